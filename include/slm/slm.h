@@ -1,0 +1,274 @@
+/*
+** slm/slm.h -- the application API.
+**
+** A runtime finds and loads backend plugins, probes their devices and ranks
+** them. On it an application builds compute graphs (slm/graph.h) and runs
+** them; the runtime places each node on the best device that supports it,
+** allocates and reuses device memory, and moves tensors between devices.
+**
+** ERRORS
+**   Every fallible call returns an slm_status_t (SLM_OK or a negative
+**   SLM_ERR_* code, see slm/graph.h). On failure, slm_last_error() returns a
+**   message naming what failed and where ("slm.ini:7: key 'threds': unknown
+**   key in [runtime]"). The message is per thread and valid until the next
+**   failing call on that thread.
+**
+** OWNERSHIP
+**   Whoever creates, destroys: each _create has a _destroy, which accepts
+**   NULL. Strings and structs returned by the runtime are borrowed and valid
+**   until the runtime (or the object named) is destroyed.
+**
+** THREADS
+**   A runtime and everything made from it may be used from one thread at a
+**   time; different runtimes are independent.
+*/
+#ifndef SLM_SLM_H
+#define SLM_SLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Marks the functions libslm exports. */
+#if defined(_WIN32)
+#define SLM_API
+#else
+#define SLM_API __attribute__((visibility("default")))
+#endif
+
+#define SLM_VERSION_MAJOR 0
+#define SLM_VERSION_MINOR 1
+#define SLM_VERSION_PATCH 0
+#define SLM_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+
+/* Message of the last failing call on this thread; "" if none. Borrowed. */
+SLM_API const char *slm_last_error(void);
+
+/* Fixed text for a status ("plugin ABI mismatch"). Static string. */
+SLM_API const char *slm_strerror(slm_status_t status);
+
+/* The status's name ("SLM_ERR_ABI"). Static string. */
+SLM_API const char *slm_status_name(slm_status_t status);
+
+/* ----------------------------------------------------------------- runtime */
+
+typedef struct slm_runtime slm_runtime_t;
+
+/* slm_runtime_opts_t.flags */
+enum {
+    /* Load only opts.plugin_paths (and the config's plugin_path): skip
+    ** $SLM_PLUGIN_PATH, the folder next to libslm and the install folder. */
+    SLM_RUNTIME_NO_DEFAULT_PLUGINS = 1u << 0,
+    /* Read no config file unless opts.config_path names one. */
+    SLM_RUNTIME_NO_DEFAULT_CONFIG = 1u << 1
+};
+
+/* Called for each log line at or above opts.log_level. */
+typedef void (*slm_log_fn)(void *user, int level, const char *msg);
+
+typedef struct slm_runtime_opts {
+    uint32_t struct_size;              /* sizeof(slm_runtime_opts_t) */
+    uint32_t flags;                    /* SLM_RUNTIME_* */
+    const char *config_path;           /* slm.ini to read; NULL: search */
+    const char *const *plugin_paths;   /* plugin files or folders, tried first */
+    uint32_t n_plugin_paths;
+    const char *backends;              /* "vulkan,cpu": forced order, as
+                                          SLM_BACKEND; NULL: config or env */
+    uint32_t n_threads;                /* CPU threads; 0: config or default */
+    int log_level;                     /* SLM_LOG_*; messages above dropped */
+    slm_log_fn log;                    /* NULL: errors and warnings to stderr */
+    void *log_user;
+} slm_runtime_opts_t;
+
+#define SLM_RUNTIME_OPTS_INIT \
+    { sizeof(slm_runtime_opts_t), 0, NULL, NULL, 0, NULL, 0, SLM_LOG_WARN, NULL, NULL }
+
+/*
+** Create a runtime: read the config (opts->config_path, else $SLM_CONFIG,
+** ./slm.ini, $XDG_CONFIG_HOME/slm/slm.ini, /etc/slm/slm.ini; a path given
+** explicitly must exist), find and load plugins, probe and rank devices.
+** A plugin that cannot be loaded is refused and listed with its reason; it is
+** not an error. A bad config file is (SLM_ERR_CONFIG). `opts` may be NULL for
+** defaults. Caller owns *out; release with slm_runtime_destroy.
+*/
+SLM_API slm_status_t slm_runtime_create(const slm_runtime_opts_t *opts,
+                                slm_runtime_t **out);
+
+/* Close every device, unload every plugin, free everything. NULL is a no-op. */
+SLM_API void slm_runtime_destroy(slm_runtime_t *rt);
+
+/* Path of the config file read, or NULL if none. Borrowed. */
+SLM_API const char *slm_runtime_config_path(const slm_runtime_t *rt);
+
+/* --------------------------------------------------------------- plugins */
+
+typedef enum slm_plugin_state {
+    SLM_PLUGIN_LOADED = 0,     /* loaded and probed (it may have 0 devices) */
+    SLM_PLUGIN_REFUSED = 1     /* not used; `reason` says why */
+} slm_plugin_state_t;
+
+/* One plugin candidate, loaded or refused. Borrowed from the runtime. */
+typedef struct slm_plugin_desc {
+    const char *path;          /* file as found */
+    const char *origin;        /* "explicit", "config", "SLM_PLUGIN_PATH",
+                                  "libslm folder", "install folder" */
+    slm_plugin_state_t state;
+    slm_status_t status;       /* SLM_OK, or why it was refused */
+    const char *reason;        /* "" when loaded */
+    const char *name;          /* descriptor name, "" if none was read */
+    const char *version;
+    const char *description;
+    uint32_t abi_major, abi_minor;
+    uint32_t n_devices;
+} slm_plugin_desc_t;
+
+/* Number of plugin candidates, in the order they were found. */
+SLM_API uint32_t slm_runtime_plugin_count(const slm_runtime_t *rt);
+
+/* Candidate `index`; NULL when out of range. Borrowed. */
+SLM_API const slm_plugin_desc_t *slm_runtime_plugin(const slm_runtime_t *rt,
+                                            uint32_t index);
+
+/* --------------------------------------------------------------- devices */
+
+/* One device of a loaded plugin, in rank order. Borrowed from the runtime. */
+typedef struct slm_device_desc {
+    const char *id;            /* "cpu:0", "vulkan:1": plugin name and index */
+    const char *plugin;        /* plugin name */
+    uint32_t plugin_index;     /* into slm_runtime_plugin */
+    uint32_t index;            /* device index within the plugin */
+    const slm_device_info_t *info;
+    double score;              /* ranking score; higher is better */
+    uint32_t rank;             /* 0 = preferred */
+    bool enabled;              /* false when denied by config */
+    const char *why;           /* how the rank was decided: "forced by
+                                  SLM_BACKEND", "score 120: cpu, native" */
+} slm_device_desc_t;
+
+/* Number of devices, enabled or not. */
+SLM_API uint32_t slm_runtime_device_count(const slm_runtime_t *rt);
+
+/* Device of rank `rank` (0 is the preferred one); NULL when out of range.
+** Disabled devices come after every enabled one. Borrowed. */
+SLM_API const slm_device_desc_t *slm_runtime_device(const slm_runtime_t *rt,
+                                            uint32_t rank);
+
+/* Kind name: "cpu", "gpu", "igpu", "npu", "other". Static string. */
+SLM_API const char *slm_device_kind_name(slm_device_kind_t kind);
+
+/* ---------------------------------------------------------------- graphs */
+
+/*
+** A graph under construction and, once run, its placement and memory. It
+** owns its tensors and nodes. Build it with slm_graph_tensor/_view/_op, give
+** inputs data, run it, read outputs; change input data and run again as often
+** as needed (placement and memory are planned on the first run and kept until
+** the graph changes).
+*/
+typedef struct slm_graph_builder slm_graph_builder_t;
+
+/* Create an empty graph on `rt`. Caller owns *out; release with
+** slm_graph_destroy (before the runtime). */
+SLM_API slm_status_t slm_graph_create(slm_runtime_t *rt, slm_graph_builder_t **out);
+
+/* Free the graph, its tensors and its device memory. NULL is a no-op. */
+SLM_API void slm_graph_destroy(slm_graph_builder_t *g);
+
+/*
+** A new leaf tensor (contiguous) of `n_dims` (1..4) dimensions `ne`. `flags`
+** is a combination of SLM_TENSOR_INPUT, _WEIGHT, _STATE, _OUTPUT. Give it
+** data with slm_graph_set_data or slm_graph_bind_host before the first run;
+** STATE tensors start zeroed. `name` may be NULL. *out is owned by g.
+** Errors: SLM_ERR_INVALID_ARG for a bad dtype, shape, or a row that is not a
+** whole number of blocks.
+*/
+SLM_API slm_status_t slm_graph_tensor(slm_graph_builder_t *g, slm_dtype_t dtype,
+                              int n_dims, const int64_t *ne, uint32_t flags,
+                              const char *name, slm_tensor_t **out);
+
+/*
+** A view of `src`: `n_dims` dimensions `ne` with byte strides `nb` (nb[0] is
+** implied: the dtype's block size), starting `offset` bytes into src's data.
+** Every element must fall inside src (SLM_ERR_INVALID_ARG otherwise).
+** *out is owned by g.
+*/
+SLM_API slm_status_t slm_graph_view(slm_graph_builder_t *g, slm_tensor_t *src,
+                            int n_dims, const int64_t *ne, const size_t *nb,
+                            size_t offset, const char *name,
+                            slm_tensor_t **out);
+
+/* Parameters of an op, see the op table in slm/graph.h. */
+typedef struct slm_op_params {
+    int32_t i[SLM_MAX_PARAMS];
+    float f[SLM_MAX_PARAMS];
+} slm_op_params_t;
+
+/*
+** Append a node applying `op` to `src[0 .. n_src-1]` with params `p` (NULL:
+** all zero). For COPY and SET_ROWS pass the destination in `dst`; for every
+** other op pass NULL and the runtime creates the result tensor, with the
+** dtype and shape the op table defines. *out (may be NULL) receives the
+** destination; owned by g. Errors: SLM_ERR_GRAPH naming the op, the operand
+** and the mismatch ("MUL_MAT: src1 ne[0]=63 != src0 ne[0]=64").
+*/
+SLM_API slm_status_t slm_graph_op(slm_graph_builder_t *g, slm_op_t op,
+                          slm_tensor_t *const *src, int n_src,
+                          const slm_op_params_t *p, slm_tensor_t *dst,
+                          slm_tensor_t **out);
+
+/* Mark `t` as an output: its value is kept after the run for reading. */
+SLM_API slm_status_t slm_graph_set_output(slm_graph_builder_t *g, slm_tensor_t *t);
+
+/*
+** Give leaf `t` its contents: `size` must equal its byte size. The bytes are
+** copied before return and uploaded at the next run. INPUT tensors may be
+** given new data between runs; WEIGHT tensors are uploaded once.
+*/
+SLM_API slm_status_t slm_graph_set_data(slm_graph_builder_t *g, slm_tensor_t *t,
+                                const void *data, size_t size);
+
+/*
+** Give leaf `t` host memory of `size` bytes to use as its contents without a
+** copy where the device can (mmapped weights on a CPU). The memory is
+** borrowed: it must stay valid and unchanged until g is destroyed.
+*/
+SLM_API slm_status_t slm_graph_bind_host(slm_graph_builder_t *g, slm_tensor_t *t,
+                                 const void *data, size_t size);
+
+/*
+** Run the graph: on the first run (or after the graph changed) validate it,
+** place each node, plan memory and upload weights; then write inputs, run
+** every device's part in order with the copies between them, and wait.
+** Errors: SLM_ERR_GRAPH (invalid graph), SLM_ERR_NO_DEVICE (a node no device
+** supports), or a device's failure with its message.
+*/
+SLM_API slm_status_t slm_graph_run(slm_graph_builder_t *g);
+
+/* Copy the value of `t` (an output, leaf or STATE tensor) after a run into
+** `dst`: `size` must equal nelements * element size (blocks for quantised);
+** the bytes come out contiguous in ne order. */
+SLM_API slm_status_t slm_graph_read(slm_graph_builder_t *g, const slm_tensor_t *t,
+                            void *dst, size_t size);
+
+/* Id ("cpu:0") of the device that ran node `node_index` in the last run;
+** NULL before the first run or when out of range. Borrowed. */
+SLM_API const char *slm_graph_node_device(const slm_graph_builder_t *g,
+                                  uint32_t node_index);
+
+/* Number of nodes appended so far. */
+SLM_API uint32_t slm_graph_node_count(const slm_graph_builder_t *g);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLM_SLM_H */

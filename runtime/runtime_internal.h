@@ -1,0 +1,142 @@
+/*
+** runtime_internal.h -- what the parts of libslm share with each other.
+**
+** Nothing here is public. Private helpers are named slm__*.
+*/
+#ifndef SLM_RUNTIME_INTERNAL_H
+#define SLM_RUNTIME_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slm/backend.h"
+#include "slm/graph.h"
+#include "slm/slm.h"
+
+#include "config.h"
+
+#if defined(__GNUC__)
+#define SLM__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SLM__PRINTF(f, a)
+#endif
+
+/* ------------------------------------------------------------------ errors */
+
+/* Set this thread's last error to the formatted message and return status,
+** so that a failure reads: return slm__error(SLM_ERR_IO, "%s: %s", ...). */
+slm_status_t slm__error(slm_status_t status, const char *fmt, ...)
+    SLM__PRINTF(2, 3);
+
+/* The message a plugin gave with host->set_error during the current call on
+** this thread ("" if none), and clear it. Borrowed until the next call. */
+const char *slm__plugin_error_take(void);
+
+/* Store a plugin's message (host->set_error). */
+void slm__plugin_error_set(const char *msg);
+
+/* Forget any plugin message left on this thread (before a plugin call). */
+void slm__plugin_error_clear(void);
+
+/* ----------------------------------------------------------------- logging */
+
+/* Log through the runtime's log callback (or stderr for warnings and errors
+** when none). rt may be NULL. */
+void slm__log(const slm_runtime_t *rt, int level, const char *fmt, ...)
+    SLM__PRINTF(3, 4);
+
+/* ----------------------------------------------------------------- plugins */
+
+typedef struct slm__plugin {
+    slm_plugin_desc_t desc;       /* public view; strings point at fields below */
+    char *path;                   /* owned */
+    char *reason;                 /* owned; "" when loaded */
+    void *dl;                     /* dlopen handle, NULL when refused early */
+    const slm_backend_t *be;      /* descriptor, NULL when refused */
+    slm_host_t host;              /* this plugin's host table; ctx = this */
+    struct slm_runtime *rt;
+    uint32_t n_devices;
+    slm_device_info_t infos[SLM_MAX_DEVICES_PER_PLUGIN];
+} slm__plugin_t;
+
+/* Nonzero when the plugin's descriptor has slot or field `member`, i.e. its
+** struct_size covers it. Check before touching anything added after 1.0. */
+#define SLM__BACKEND_HAS(be, member)                                         \
+    ((be)->struct_size >= offsetof(slm_backend_t, member) + sizeof((be)->member))
+
+/* ----------------------------------------------------------------- devices */
+
+typedef struct slm__device {
+    slm_device_desc_t desc;       /* public view */
+    char id[48];                  /* "cpu:0" */
+    char why[160];                /* ranking explanation */
+    slm__plugin_t *plugin;
+    uint32_t index;               /* within the plugin */
+    void *handle;                 /* device_open result; NULL until opened */
+    bool open_failed;             /* tried once and failed: never again */
+} slm__device_t;
+
+/* Open the device if it is not open yet. Errors name the device. */
+slm_status_t slm__device_open(slm__device_t *d);
+
+/* The plugin's supports_node; false for a device that cannot be opened. */
+bool slm__device_supports(slm__device_t *d, const slm_node_t *node);
+
+/* Wrappers over the plugin's slots: they open the device if needed, check
+** arguments, apply defaults for optional slots, and turn a plugin failure
+** into an slm__error naming device, call and the plugin's message. */
+slm_status_t slm__device_buffer_alloc(slm__device_t *d, size_t size,
+                                      slm_buffer_usage_t usage,
+                                      void **out_buffer, void **out_base);
+void slm__device_buffer_free(slm__device_t *d, void *buffer);
+slm_status_t slm__device_buffer_write(slm__device_t *d, void *buffer,
+                                      size_t offset, const void *src,
+                                      size_t size);
+slm_status_t slm__device_buffer_read(slm__device_t *d, void *buffer,
+                                     size_t offset, void *dst, size_t size);
+/* SLM_ERR_UNSUPPORTED (with no message set) when the plugin lacks the slot. */
+slm_status_t slm__device_buffer_from_host(slm__device_t *d, void *ptr,
+                                          size_t size, void **out_buffer);
+/* graph_compute followed by synchronize when offered. */
+slm_status_t slm__device_compute(slm__device_t *d, const slm_graph_t *graph);
+/* Close the device if open. */
+void slm__device_close(slm__device_t *d);
+
+/* ----------------------------------------------------------------- runtime */
+
+struct slm_runtime {
+    slm__config_t config;         /* parsed slm.ini (empty when none) */
+    char *config_path;            /* owned, NULL when none */
+
+    slm_log_fn log;
+    void *log_user;
+    int log_level;
+    uint32_t n_threads;           /* 0: each device's default */
+
+    slm__plugin_t **plugins;      /* in discovery order */
+    uint32_t n_plugins;
+    slm__device_t **devices;      /* in rank order, disabled ones last */
+    uint32_t n_devices;
+    uint32_t n_enabled;           /* devices[0 .. n_enabled-1] are usable */
+};
+
+/* plugin_loader.c: find candidates (opts, config, env, libslm folder, install
+** folder), load, check and probe each, appending to rt->plugins. Refusals
+** are recorded, not returned; only out-of-memory fails. */
+slm_status_t slm__plugins_load(slm_runtime_t *rt, const slm_runtime_opts_t *opts);
+
+/* Unload every plugin (devices must be closed). */
+void slm__plugins_unload(slm_runtime_t *rt);
+
+/* registry.c: build rt->devices from the loaded plugins and rank them:
+** forced order (opts->backends, else SLM_BACKEND, else config `backends`),
+** config `deny`, then score. */
+slm_status_t slm__devices_rank(slm_runtime_t *rt, const slm_runtime_opts_t *opts);
+
+/* The last-resort device: the enabled device flagged REFERENCE with kind CPU,
+** or NULL when there is none. */
+slm__device_t *slm__reference_device(const slm_runtime_t *rt);
+
+#endif /* SLM_RUNTIME_INTERNAL_H */
