@@ -2,7 +2,8 @@
 ** config.h -- slm.ini: finding it, reading it, checking it.
 **
 **   [runtime]
-**   plugin_path = /opt/vendor/slm:/usr/local/lib/slm   ; ':'-separated
+**   plugin_path = /opt/vendor/slm:/usr/local/lib/slm   ; ':'-separated,
+**                                 ; relative to this file's folder
 **   backends    = vulkan, cpu     ; preference order (forces these first)
 **   deny        = opencl          ; never use these plugins or devices
 **   threads     = 4               ; CPU worker threads, 0 = default
@@ -46,8 +47,8 @@ typedef struct slm__config {
     uint32_t n_entries;
 } slm__config_t;
 
-/* Which file to read: `explicit_path` if not NULL (must exist), else
-** $SLM_CONFIG (must exist), else when `search` the first of ./slm.ini,
+/* Which file to read: `explicit_path` if not NULL (must exist), else when
+** `search` $SLM_CONFIG (must exist), else the first of ./slm.ini,
 ** $XDG_CONFIG_HOME/slm/slm.ini (~/.config when unset), /etc/slm/slm.ini that
 ** exists. *out_path is NULL when there is none; caller frees it. */
 slm_status_t slm__config_find(const char *explicit_path, bool search,
@@ -73,5 +74,24 @@ slm_status_t slm__config_check_backend(const slm__config_t *c,
 /* Value of `key` in [backend.NAME], or NULL. Borrowed from c. */
 const char *slm__config_backend_get(const slm__config_t *c, const char *name,
                                     const char *key);
+
+/* ------------------------------------- shared with the loader and registry */
+
+/* Whether name[0 .. len-1] is a backend name: 1 to 31 of [a-z0-9_-]. */
+bool slm__config_name_ok(const char *name, size_t len);
+
+/* Split `s` on `sep`, trimming blanks around each item. A blank `s` gives no
+** items. An empty item is SLM_ERR_CONFIG with no message set: the caller
+** knows where the list came from and says so. Caller frees the items with
+** slm__config_list_free. */
+slm_status_t slm__config_split(const char *s, char sep, char ***out_items,
+                               uint32_t *out_n);
+void slm__config_list_free(char **items, uint32_t n);
+
+/* Parse a device selector, "name" or "name:index" (index below
+** SLM_MAX_DEVICES_PER_PLUGIN); *out_index is -1 for a whole plugin. False
+** when malformed. */
+bool slm__config_parse_selector(const char *s, char out_name[32],
+                                int *out_index);
 
 #endif /* SLM_CONFIG_H */

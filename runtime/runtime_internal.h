@@ -124,7 +124,9 @@ struct slm_runtime {
 
 /* plugin_loader.c: find candidates (opts, config, env, libslm folder, install
 ** folder), load, check and probe each, appending to rt->plugins. Refusals
-** are recorded, not returned; only out-of-memory fails. */
+** are recorded, not returned; only out-of-memory, a bad opts.plugin_paths
+** (SLM_ERR_INVALID_ARG) and a [backend.NAME] key the loaded plugin does not
+** declare (SLM_ERR_CONFIG) fail. */
 slm_status_t slm__plugins_load(slm_runtime_t *rt, const slm_runtime_opts_t *opts);
 
 /* Unload every plugin (devices must be closed). */

@@ -51,7 +51,9 @@ extern "C" {
     XX(ERR_DEVICE,      -10, "device failure")                               \
     XX(ERR_NOT_FOUND,   -11, "not found")                                    \
     XX(ERR_GRAPH,       -12, "invalid graph")                                \
-    XX(ERR_INTERNAL,    -13, "internal error")
+    XX(ERR_INTERNAL,    -13, "internal error")                               \
+    XX(ERR_CONTEXT_FULL, -14, "context window full")                         \
+    XX(ERR_CANCELLED,   -15, "cancelled")
 
 typedef int32_t slm_status_t;
 

@@ -196,10 +196,12 @@ SLM_API slm_status_t slm_graph_tensor(slm_graph_builder_t *g, slm_dtype_t dtype,
                               const char *name, slm_tensor_t **out);
 
 /*
-** A view of `src`: `n_dims` dimensions `ne` with byte strides `nb` (nb[0] is
-** implied: the dtype's block size), starting `offset` bytes into src's data.
-** Every element must fall inside src (SLM_ERR_INVALID_ARG otherwise).
-** *out is owned by g.
+** A view of `src`: `n_dims` dimensions `ne` with byte strides nb[0 ..
+** n_dims-1], starting `offset` bytes into src's data. Strides may permute
+** dimensions (nb[0] larger than the element size makes a transposed view);
+** for a quantised dtype nb[0] must be the block size, so rows stay whole
+** blocks. Every element must fall inside src (SLM_ERR_INVALID_ARG
+** otherwise). *out is owned by g.
 */
 SLM_API slm_status_t slm_graph_view(slm_graph_builder_t *g, slm_tensor_t *src,
                             int n_dims, const int64_t *ne, const size_t *nb,
@@ -216,7 +218,9 @@ typedef struct slm_op_params {
 ** Append a node applying `op` to `src[0 .. n_src-1]` with params `p` (NULL:
 ** all zero). For COPY and SET_ROWS pass the destination in `dst`; for every
 ** other op pass NULL and the runtime creates the result tensor, with the
-** dtype and shape the op table defines. *out (may be NULL) receives the
+** dtype and shape the op table defines. COPY with dst NULL makes a new
+** contiguous F32 tensor of src[0]'s shape (it makes a strided view dense).
+** *out (may be NULL) receives the
 ** destination; owned by g. Errors: SLM_ERR_GRAPH naming the op, the operand
 ** and the mismatch ("MUL_MAT: src1 ne[0]=63 != src0 ne[0]=64").
 */
@@ -239,7 +243,12 @@ SLM_API slm_status_t slm_graph_set_data(slm_graph_builder_t *g, slm_tensor_t *t,
 /*
 ** Give leaf `t` host memory of `size` bytes to use as its contents without a
 ** copy where the device can (mmapped weights on a CPU). The memory is
-** borrowed: it must stay valid and unchanged until g is destroyed.
+** borrowed: it must stay valid until g is destroyed. A WEIGHT or INPUT
+** tensor's memory must not change while g exists (INPUT: except between
+** runs). A STATE tensor's memory is the state itself: runs read and update
+** it in place (a device that cannot address host memory gets it copied in
+** before and back after each run), so several graphs can share one state,
+** such as a KV cache used by a prompt graph and a one-token graph.
 */
 SLM_API slm_status_t slm_graph_bind_host(slm_graph_builder_t *g, slm_tensor_t *t,
                                  const void *data, size_t size);
@@ -266,6 +275,192 @@ SLM_API const char *slm_graph_node_device(const slm_graph_builder_t *g,
 
 /* Number of nodes appended so far. */
 SLM_API uint32_t slm_graph_node_count(const slm_graph_builder_t *g);
+
+/* -------------------------------------------------------------- sampling */
+
+/*
+** How the next token is chosen from the logits. Applied in this order:
+** repetition penalty over the last repeat_last_n tokens (a positive logit is
+** divided by repeat_penalty, a negative one multiplied), then, unless
+** temperature <= 0 (greedy: the highest logit, lowest id on ties), top_k,
+** top_p and min_p filtering, temperature, and a draw from the seeded
+** generator. The same seed and inputs give the same tokens.
+*/
+typedef struct slm_sampling {
+    uint32_t struct_size;     /* sizeof(slm_sampling_t) */
+    float temperature;        /* <= 0: greedy */
+    int32_t top_k;            /* keep the k most likely; <= 0: all */
+    float top_p;              /* keep the smallest set with mass >= p; >= 1: all */
+    float min_p;              /* keep p >= min_p * p(best); <= 0: all */
+    float repeat_penalty;     /* 1: none */
+    int32_t repeat_last_n;    /* tokens the penalty looks back over */
+    uint64_t seed;
+} slm_sampling_t;
+
+#define SLM_SAMPLING_INIT \
+    { sizeof(slm_sampling_t), 0.8f, 40, 0.95f, 0.05f, 1.0f, 64, 0 }
+
+/* ------------------------------------------------------------------ models */
+
+typedef struct slm_model slm_model_t;
+
+/* Called while a model loads with the fraction done, 0 to 1. Return false to
+** cancel the load (slm_model_open then fails with SLM_ERR_CANCELLED). */
+typedef bool (*slm_progress_fn)(void *user, float done);
+
+typedef struct slm_model_opts {
+    uint32_t struct_size;          /* sizeof(slm_model_opts_t) */
+    slm_progress_fn progress;      /* may be NULL */
+    void *progress_user;
+} slm_model_opts_t;
+
+#define SLM_MODEL_OPTS_INIT { sizeof(slm_model_opts_t), NULL, NULL }
+
+/*
+** Open a GGUF model: map the file, read its metadata and tokenizer, check
+** every tensor the architecture needs (shape and type), and prepare the
+** weights for the devices (used in place by CPU devices). `opts` may be NULL.
+** Caller owns *out; release with slm_model_close, before the runtime.
+** Errors: SLM_ERR_IO (cannot open), SLM_ERR_FORMAT (not GGUF, or a field is
+** wrong: the message names file and field), SLM_ERR_UNSUPPORTED (unknown
+** architecture, tokenizer or tensor type, named), SLM_ERR_CANCELLED.
+*/
+SLM_API slm_status_t slm_model_open(slm_runtime_t *rt, const char *path,
+                                    const slm_model_opts_t *opts,
+                                    slm_model_t **out);
+
+/* Unmap and free the model. Its sessions must be destroyed first. NULL is a
+** no-op. */
+SLM_API void slm_model_close(slm_model_t *m);
+
+/* What a model is. Borrowed from the model. */
+typedef struct slm_model_info {
+    const char *path;
+    const char *arch;              /* "llama" */
+    const char *name;              /* general.name, "" if absent */
+    uint32_t n_vocab;
+    uint32_t n_ctx_train;          /* context length it was trained for */
+    uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff;
+    uint32_t n_expert, n_expert_used;  /* 0 for dense models */
+    uint64_t n_params;             /* weights in the file */
+    uint64_t n_bytes;              /* bytes of tensor data */
+    int32_t bos, eos;              /* special token ids, -1 if none */
+} slm_model_info_t;
+
+SLM_API const slm_model_info_t *slm_model_info(const slm_model_t *m);
+
+/*
+** Text to token ids. `add_bos` puts the model's BOS first when the model
+** wants one. At most `cap` ids are written; *n_out is the number the text
+** needs, so a call with cap 0 measures. SLM_ERR_INVALID_ARG when cap is too
+** small (nothing useful is in out then).
+*/
+SLM_API slm_status_t slm_tokenize(const slm_model_t *m, const char *text,
+                                  size_t len, bool add_bos, int32_t *out,
+                                  uint32_t cap, uint32_t *n_out);
+
+/* The bytes token `id` stands for (special tokens give ""). They may be part
+** of a UTF-8 character. Borrowed from the model. SLM_ERR_INVALID_ARG for an
+** id out of range. */
+SLM_API slm_status_t slm_token_text(const slm_model_t *m, int32_t id,
+                                    const char **text, size_t *len);
+
+/* --------------------------------------------------------------- sessions */
+
+typedef struct slm_session slm_session_t;
+
+typedef struct slm_session_opts {
+    uint32_t struct_size;          /* sizeof(slm_session_opts_t) */
+    uint32_t n_ctx;                /* context length; 0: the model's, at
+                                      most 4096; capped at the model's */
+    uint32_t n_batch;              /* most tokens per forward pass; 0: 64 */
+} slm_session_opts_t;
+
+#define SLM_SESSION_OPTS_INIT { sizeof(slm_session_opts_t), 0, 0 }
+
+/* A conversation with its own KV cache. Caller owns *out; release with
+** slm_session_destroy. */
+SLM_API slm_status_t slm_session_create(slm_model_t *m,
+                                        const slm_session_opts_t *opts,
+                                        slm_session_t **out);
+
+/* NULL is a no-op. */
+SLM_API void slm_session_destroy(slm_session_t *s);
+
+/* Context length of the session and tokens in it so far. */
+SLM_API uint32_t slm_session_n_ctx(const slm_session_t *s);
+SLM_API uint32_t slm_session_n_past(const slm_session_t *s);
+
+/* Forget every token: the next eval starts at position 0. */
+SLM_API void slm_session_reset(slm_session_t *s);
+
+/*
+** Append `n` tokens to the context and run the model over them (in batches
+** of n_batch). Afterwards slm_session_logits gives the next-token logits.
+** SLM_ERR_CONTEXT_FULL (nothing evaluated) when they do not fit; the message
+** gives both numbers. SLM_ERR_INVALID_ARG for an id out of range.
+*/
+SLM_API slm_status_t slm_session_eval(slm_session_t *s, const int32_t *tokens,
+                                      uint32_t n);
+
+/* Logits (n_vocab floats) after the last token evaluated; NULL before any.
+** Borrowed until the next eval. */
+SLM_API const float *slm_session_logits(const slm_session_t *s);
+
+/* Why generation stopped. */
+typedef enum slm_stop_reason {
+    SLM_STOP_EOS = 0,              /* the model produced end-of-sequence */
+    SLM_STOP_MAX_TOKENS = 1,
+    SLM_STOP_STRING = 2,           /* a stop string appeared */
+    SLM_STOP_CALLBACK = 3,         /* on_token returned false */
+    SLM_STOP_CONTEXT_FULL = 4
+} slm_stop_reason_t;
+
+/* Receives each piece of generated text as soon as it forms whole UTF-8
+** characters (`len` may be 0 for a token that ends mid-character). `text`
+** is borrowed for the call. `token` is the id that completed the text, or
+** -1 for text held back until generation ended. Return false to stop. */
+typedef bool (*slm_token_fn)(void *user, int32_t token, const char *text,
+                             size_t len);
+
+typedef struct slm_generate_opts {
+    uint32_t struct_size;          /* sizeof(slm_generate_opts_t) */
+    uint32_t max_tokens;           /* 0: until EOS or the context is full */
+    slm_sampling_t sampling;
+    const char *const *stop;       /* stop strings, not included in output */
+    uint32_t n_stop;
+    slm_token_fn on_token;         /* may be NULL */
+    void *user;
+} slm_generate_opts_t;
+
+#define SLM_GENERATE_OPTS_INIT \
+    { sizeof(slm_generate_opts_t), 0, SLM_SAMPLING_INIT, NULL, 0, NULL, NULL }
+
+/* What a generation did and how fast. */
+typedef struct slm_generate_result {
+    slm_stop_reason_t stop;
+    uint32_t n_prompt;             /* prompt tokens evaluated */
+    uint32_t n_generated;          /* tokens sampled */
+    double prompt_ms;              /* evaluating the prompt */
+    double first_token_ms;         /* from the call to the first token out */
+    double generate_ms;            /* from the first token to the last */
+    double prompt_tps;             /* prompt tokens per second */
+    double generate_tps;           /* generated tokens per second (after the
+                                      first) */
+} slm_generate_result_t;
+
+/*
+** Tokenize `prompt` (BOS added when the session is empty and the model
+** wants it), evaluate it, then sample and evaluate tokens one at a time,
+** streaming them to opts->on_token, until EOS, a stop string, max_tokens, the
+** callback, or a full context. `result` may be NULL.
+*/
+SLM_API slm_status_t slm_generate(slm_session_t *s, const char *prompt,
+                                  const slm_generate_opts_t *opts,
+                                  slm_generate_result_t *result);
+
+/* Milliseconds slm_model_open took for this model. */
+SLM_API double slm_model_load_ms(const slm_model_t *m);
 
 #ifdef __cplusplus
 }

@@ -1,1 +1,347 @@
-int main(void) { return 0; }
+/*
+** slm-probe -- what slm finds on this machine: plugins (loaded or refused,
+** and why), devices with their capabilities, and the order selection uses.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <slm/slm.h>
+
+#define MAX_PLUGIN_ARGS 64
+
+static void usage(FILE *f)
+{
+    fputs(
+        "usage: slm-probe [options]\n"
+        "\n"
+        "Lists every backend plugin slm finds (loaded, or refused with the reason),\n"
+        "every device with its kind, memory, features, element types and op\n"
+        "coverage, and the order in which devices are selected.\n"
+        "\n"
+        "options:\n"
+        "  --json             print the same as JSON\n"
+        "  --plugin PATH      load this plugin file or folder first (repeatable)\n"
+        "  --only             load only --plugin paths (no SLM_PLUGIN_PATH, no\n"
+        "                     folder next to libslm, no install folder)\n"
+        "  --config FILE      read this slm.ini instead of searching for one\n"
+        "  --no-config        read no slm.ini\n"
+        "  --backend LIST     force the device order, e.g. \"vulkan,cpu\" (as SLM_BACKEND)\n"
+        "  -v, --verbose      log what the loader does to stderr\n"
+        "  -h, --help         show this help\n"
+        "\n"
+        "environment:\n"
+        "  SLM_PLUGIN_PATH    ':'-separated plugin files or folders, searched after --plugin\n"
+        "  SLM_BACKEND        forced device order, e.g. \"cpu\" or \"vulkan:1,cpu\"\n"
+        "  SLM_CONFIG         slm.ini to read (else ./slm.ini, $XDG_CONFIG_HOME/slm/slm.ini,\n"
+        "                     /etc/slm/slm.ini)\n"
+        "\n"
+        "exit status: 0 when at least one device is usable, 1 on error, 2 when no\n"
+        "device is usable.\n",
+        f);
+}
+
+/* ------------------------------------------------------------ formatting */
+
+static void human_bytes(char *out, size_t n, uint64_t bytes)
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(out, n, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static const slm_dtype_t all_dtypes[] = {
+    SLM_DTYPE_F32, SLM_DTYPE_F16, SLM_DTYPE_BF16, SLM_DTYPE_I32,
+    SLM_DTYPE_Q4_0, SLM_DTYPE_Q8_0, SLM_DTYPE_Q4_K, SLM_DTYPE_Q6_K,
+};
+#define N_DTYPES (sizeof all_dtypes / sizeof all_dtypes[0])
+
+static int count_ops(uint64_t ops)
+{
+    int n = 0;
+    for (int op = 1; op < SLM_OP_COUNT; op++)
+        n += (ops & SLM_OP_BIT(op)) != 0;
+    return n;
+}
+
+/* Print `label` then the words, wrapped at 78 columns under the first one. */
+static void wrapped(const char *label, const char *const *words, int n)
+{
+    int col = printf("      %-10s ", label);
+    int start = col;
+    for (int i = 0; i < n; i++) {
+        int len = (int)strlen(words[i]);
+        if (col > start && col + 1 + len > 78) {
+            printf("\n%*s", start, "");
+            col = start;
+        }
+        col += printf("%s%s", col > start ? " " : "", words[i]);
+    }
+    printf("\n");
+}
+
+static void print_text(const slm_runtime_t *rt)
+{
+    const char *cfg = slm_runtime_config_path(rt);
+    printf("slm %s, plugin ABI %d.%d\n", SLM_VERSION_STRING,
+           SLM_BACKEND_ABI_MAJOR, SLM_BACKEND_ABI_MINOR);
+    printf("config: %s\n\n", cfg ? cfg : "none");
+
+    uint32_t np = slm_runtime_plugin_count(rt);
+    printf("Plugins: %u found\n", np);
+    if (np == 0)
+        printf("  none: set SLM_PLUGIN_PATH or pass --plugin PATH\n");
+    for (uint32_t i = 0; i < np; i++) {
+        const slm_plugin_desc_t *p = slm_runtime_plugin(rt, i);
+        if (p->state == SLM_PLUGIN_LOADED) {
+            printf("  loaded   %-10s %-8s ABI %u.%u  %u device%s\n", p->name,
+                   p->version, p->abi_major, p->abi_minor, p->n_devices,
+                   p->n_devices == 1 ? "" : "s");
+            if (p->description[0])
+                printf("           %s\n", p->description);
+        } else {
+            printf("  refused  %s\n", p->name[0] ? p->name : "-");
+            printf("           why: %s (%s)\n", p->reason, slm_status_name(p->status));
+        }
+        printf("           %s  [%s]\n", p->path, p->origin);
+    }
+
+    uint32_t nd = slm_runtime_device_count(rt);
+    printf("\nDevices: %u, in selection order\n", nd);
+    for (uint32_t r = 0; r < nd; r++) {
+        const slm_device_desc_t *d = slm_runtime_device(rt, r);
+        const slm_device_info_t *in = d->info;
+        char total[32], avail[32];
+        human_bytes(total, sizeof total, in->memory_total);
+        human_bytes(avail, sizeof avail, in->memory_free);
+        printf("  #%u %-10s %-5s %s%s\n", d->rank, d->id,
+               slm_device_kind_name(in->kind), in->name,
+               d->enabled ? "" : "  (disabled)");
+        printf("      %-10s %s\n", "vendor", in->vendor[0] ? in->vendor : "-");
+        if (in->driver[0])
+            printf("      %-10s %s\n", "driver", in->driver);
+        printf("      %-10s %s total, %s free%s\n", "memory", total,
+               in->memory_free ? avail : "?",
+               (in->flags & SLM_DEVICE_FLAG_HOST_MEMORY) ? ", host-addressable" : "");
+        const char *flags[4];
+        int nf = 0;
+        if (in->flags & SLM_DEVICE_FLAG_EMULATED) flags[nf++] = "emulated";
+        if (in->flags & SLM_DEVICE_FLAG_REFERENCE) flags[nf++] = "reference";
+        if (nf)
+            wrapped("flags", flags, nf);
+        if (in->features[0])
+            printf("      %-10s %s\n", "features", in->features);
+        const char *names[SLM_OP_COUNT];
+        int n = 0;
+        for (size_t i = 0; i < N_DTYPES; i++)
+            if (in->dtypes & SLM_DTYPE_BIT(all_dtypes[i]))
+                names[n++] = slm_dtype_name(all_dtypes[i]);
+        wrapped("dtypes", names, n);
+        n = 0;
+        for (int op = 1; op < SLM_OP_COUNT; op++)
+            if (in->ops & SLM_OP_BIT(op))
+                names[n++] = slm_op_name((slm_op_t)op);
+        char label[32];
+        snprintf(label, sizeof label, "ops %d/%d", count_ops(in->ops), SLM_OP_COUNT - 1);
+        wrapped(label, names, n);
+        if (in->peak_gflops > 0 || in->memory_gbps > 0)
+            printf("      %-10s %.0f GFLOP/s, %.1f GB/s (%s)\n", "hints",
+                   in->peak_gflops, in->memory_gbps,
+                   (in->flags & SLM_DEVICE_FLAG_HINTS_MEASURED) ? "measured" : "declared");
+        if (in->kind == SLM_DEVICE_CPU && in->max_threads)
+            printf("      %-10s %u\n", "threads", in->max_threads);
+        printf("      %-10s %.1f  %s\n", "rank", d->score, d->why);
+    }
+
+    printf("\nSelection: ");
+    const slm_device_desc_t *first = nd ? slm_runtime_device(rt, 0) : NULL;
+    if (!first || !first->enabled) {
+        printf("no usable device.\n");
+        return;
+    }
+    printf("each node runs on the first device above that supports it");
+    const slm_device_desc_t *ref = NULL;
+    for (uint32_t r = 0; r < nd; r++) {
+        const slm_device_desc_t *d = slm_runtime_device(rt, r);
+        if (d->enabled && (d->info->flags & SLM_DEVICE_FLAG_REFERENCE) &&
+            d->info->kind == SLM_DEVICE_CPU)
+            ref = d;
+    }
+    if (ref)
+        printf(";\n           %s (reference) is the last fallback.\n", ref->id);
+    else
+        printf(";\n           no reference CPU device: a node no device supports fails.\n");
+}
+
+/* ------------------------------------------------------------------ json */
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", stdout); break;
+        case '\\': fputs("\\\\", stdout); break;
+        case '\n': fputs("\\n", stdout); break;
+        case '\t': fputs("\\t", stdout); break;
+        case '\r': fputs("\\r", stdout); break;
+        default:
+            if (*p < 0x20)
+                printf("\\u%04x", *p);
+            else
+                putchar(*p);
+        }
+    }
+    putchar('"');
+}
+
+static void json_kv_str(const char *key, const char *value, int comma)
+{
+    printf("\"%s\": ", key);
+    json_str(value);
+    if (comma)
+        fputs(", ", stdout);
+}
+
+static void print_json(const slm_runtime_t *rt)
+{
+    printf("{\n  ");
+    json_kv_str("slm_version", SLM_VERSION_STRING, 1);
+    printf("\n  \"plugin_abi\": \"%d.%d\",\n  \"config\": ", SLM_BACKEND_ABI_MAJOR,
+           SLM_BACKEND_ABI_MINOR);
+    const char *cfg = slm_runtime_config_path(rt);
+    if (cfg)
+        json_str(cfg);
+    else
+        fputs("null", stdout);
+    printf(",\n  \"plugins\": [");
+    uint32_t np = slm_runtime_plugin_count(rt);
+    for (uint32_t i = 0; i < np; i++) {
+        const slm_plugin_desc_t *p = slm_runtime_plugin(rt, i);
+        printf("%s\n    {", i ? "," : "");
+        json_kv_str("path", p->path, 1);
+        json_kv_str("origin", p->origin, 1);
+        json_kv_str("state", p->state == SLM_PLUGIN_LOADED ? "loaded" : "refused", 1);
+        json_kv_str("status", slm_status_name(p->status), 1);
+        json_kv_str("reason", p->reason, 1);
+        json_kv_str("name", p->name, 1);
+        json_kv_str("version", p->version, 1);
+        json_kv_str("description", p->description, 1);
+        printf("\"abi\": \"%u.%u\", \"devices\": %u}", p->abi_major, p->abi_minor,
+               p->n_devices);
+    }
+    printf("\n  ],\n  \"devices\": [");
+    uint32_t nd = slm_runtime_device_count(rt);
+    for (uint32_t r = 0; r < nd; r++) {
+        const slm_device_desc_t *d = slm_runtime_device(rt, r);
+        const slm_device_info_t *in = d->info;
+        printf("%s\n    {", r ? "," : "");
+        json_kv_str("id", d->id, 1);
+        printf("\"rank\": %u, \"enabled\": %s, \"score\": %.2f, ", d->rank,
+               d->enabled ? "true" : "false", d->score);
+        json_kv_str("why", d->why, 1);
+        printf("\n     ");
+        json_kv_str("kind", slm_device_kind_name(in->kind), 1);
+        json_kv_str("name", in->name, 1);
+        json_kv_str("vendor", in->vendor, 1);
+        json_kv_str("driver", in->driver, 1);
+        printf("\n     \"memory_total\": %llu, \"memory_free\": %llu, ",
+               (unsigned long long)in->memory_total, (unsigned long long)in->memory_free);
+        printf("\"emulated\": %s, \"reference\": %s, \"host_memory\": %s,",
+               (in->flags & SLM_DEVICE_FLAG_EMULATED) ? "true" : "false",
+               (in->flags & SLM_DEVICE_FLAG_REFERENCE) ? "true" : "false",
+               (in->flags & SLM_DEVICE_FLAG_HOST_MEMORY) ? "true" : "false");
+        printf("\n     ");
+        json_kv_str("features", in->features, 1);
+        printf("\"peak_gflops\": %.2f, \"memory_gbps\": %.2f, \"max_threads\": %u,",
+               in->peak_gflops, in->memory_gbps, in->max_threads);
+        printf("\n     \"dtypes\": [");
+        int n = 0;
+        for (size_t i = 0; i < N_DTYPES; i++)
+            if (in->dtypes & SLM_DTYPE_BIT(all_dtypes[i])) {
+                printf("%s", n++ ? ", " : "");
+                json_str(slm_dtype_name(all_dtypes[i]));
+            }
+        printf("],\n     \"ops\": [");
+        n = 0;
+        for (int op = 1; op < SLM_OP_COUNT; op++)
+            if (in->ops & SLM_OP_BIT(op)) {
+                printf("%s", n++ ? ", " : "");
+                json_str(slm_op_name((slm_op_t)op));
+            }
+        printf("]}");
+    }
+    printf("\n  ]\n}\n");
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void log_to_stderr(void *user, int level, const char *msg)
+{
+    static const char *const names[] = { "error", "warning", "info", "debug" };
+    (void)user;
+    fprintf(stderr, "slm-probe: %s: %s\n", names[level < 0 ? 0 : level > 3 ? 3 : level], msg);
+}
+
+int main(int argc, char **argv)
+{
+    slm_runtime_opts_t opts = SLM_RUNTIME_OPTS_INIT;
+    const char *plugins[MAX_PLUGIN_ARGS];
+    uint32_t n_plugins = 0;
+    int json = 0;
+
+    opts.log = log_to_stderr;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_value = i + 1 < argc;
+        if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--plugin") && has_value) {
+            if (n_plugins == MAX_PLUGIN_ARGS) {
+                fprintf(stderr, "slm-probe: at most %d --plugin options\n", MAX_PLUGIN_ARGS);
+                return 1;
+            }
+            plugins[n_plugins++] = argv[++i];
+        } else if (!strcmp(a, "--only")) {
+            opts.flags |= SLM_RUNTIME_NO_DEFAULT_PLUGINS;
+        } else if (!strcmp(a, "--config") && has_value) {
+            opts.config_path = argv[++i];
+        } else if (!strcmp(a, "--no-config")) {
+            opts.flags |= SLM_RUNTIME_NO_DEFAULT_CONFIG;
+        } else if (!strcmp(a, "--backend") && has_value) {
+            opts.backends = argv[++i];
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            opts.log_level = SLM_LOG_DEBUG;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "slm-probe: unknown or incomplete option '%s'\n\n", a);
+            usage(stderr);
+            return 1;
+        }
+    }
+    opts.plugin_paths = plugins;
+    opts.n_plugin_paths = n_plugins;
+
+    slm_runtime_t *rt = NULL;
+    slm_status_t st = slm_runtime_create(&opts, &rt);
+    if (st != SLM_OK) {
+        fprintf(stderr, "slm-probe: %s\n", slm_last_error());
+        return 1;
+    }
+    if (json)
+        print_json(rt);
+    else
+        print_text(rt);
+
+    const slm_device_desc_t *first = slm_runtime_device(rt, 0);
+    int usable = first && first->enabled;
+    slm_runtime_destroy(rt);
+    return usable ? 0 : 2;
+}
