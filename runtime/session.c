@@ -1,0 +1,284 @@
+/*
+** session.c -- a context: the KV cache, the forward graphs, evaluation.
+**
+** The KV cache is host memory owned by the session and bound as a STATE
+** tensor into every graph, so the prompt graph and the one-token graph share
+** it. Graphs are built per (batch size, attention span) and kept in a small
+** cache: the attention span n_kv grows in steps of KV_STEP rows, so decoding
+** replans once per KV_STEP tokens rather than at every token, and the mask
+** hides the rows past the current position.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+#define KV_STEP 64u
+#define MAX_GRAPHS 4
+#define DEFAULT_CTX 4096u
+#define DEFAULT_BATCH 64u
+
+typedef struct forward {
+    slm_graph_builder_t *g;       /* NULL: free slot */
+    slm__build_t b;
+    slm_tensor_t **caches;        /* (2 * n_layer): the b.k_cache, b.v_cache arrays */
+    uint64_t last_used;
+} forward_t;
+
+struct slm_session {
+    slm_model_t *m;
+    uint32_t n_ctx, n_batch, n_past;
+    size_t k_row, v_row;          /* floats per cache row (one position) */
+    float *k_cache;               /* (n_layer, n_ctx, n_head_kv * head_dim) */
+    float *v_cache;               /* (n_layer, n_ctx, n_head_kv * head_dim_v) */
+    forward_t graphs[MAX_GRAPHS];
+    uint64_t clock;
+    int32_t *positions;           /* (n_batch) scratch */
+    float *mask;                  /* (n_ctx * n_batch) scratch */
+    float *logits;                /* (n_vocab) */
+    bool has_logits;
+};
+
+/* ------------------------------------------------------------ lifecycle */
+
+slm_status_t slm_session_create(slm_model_t *m, const slm_session_opts_t *opts,
+                                slm_session_t **out)
+{
+    if (!out)
+        return slm__error(SLM_ERR_INVALID_ARG, "slm_session_create: out is NULL");
+    *out = NULL;
+    if (!m)
+        return slm__error(SLM_ERR_INVALID_ARG, "slm_session_create: model is NULL");
+    slm_session_opts_t o = SLM_SESSION_OPTS_INIT;
+    if (opts) {
+        if (opts->struct_size == 0 || opts->struct_size > sizeof o)
+            return slm__error(SLM_ERR_INVALID_ARG, "slm_session_create: struct_size %u unknown",
+                              opts->struct_size);
+        memcpy(&o, opts, opts->struct_size);
+    }
+    const slm__hparams_t *hp = &m->hp;
+    uint32_t n_ctx = o.n_ctx ? o.n_ctx : DEFAULT_CTX;
+    if (hp->n_ctx_train && n_ctx > hp->n_ctx_train)
+        n_ctx = hp->n_ctx_train;
+    uint32_t n_batch = o.n_batch ? o.n_batch : DEFAULT_BATCH;
+    if (n_batch > n_ctx)
+        n_batch = n_ctx;
+
+    slm_session_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return slm__error(SLM_ERR_NO_MEMORY, "session: out of memory");
+    s->m = m;
+    s->n_ctx = n_ctx;
+    s->n_batch = n_batch;
+    s->k_row = (size_t)hp->n_head_kv * hp->head_dim;
+    s->v_row = (size_t)hp->n_head_kv * hp->head_dim_v;
+    size_t cells = (size_t)hp->n_layer * n_ctx;
+    s->k_cache = calloc(cells, s->k_row * sizeof(float));
+    s->v_cache = calloc(cells, s->v_row * sizeof(float));
+    s->positions = malloc(n_batch * sizeof *s->positions);
+    s->mask = malloc((size_t)n_ctx * n_batch * sizeof *s->mask);
+    s->logits = malloc(hp->n_vocab * sizeof *s->logits);
+    if (!s->k_cache || !s->v_cache || !s->positions || !s->mask || !s->logits) {
+        size_t mib = (cells * (s->k_row + s->v_row) * sizeof(float)) >> 20;
+        slm_session_destroy(s);
+        return slm__error(SLM_ERR_NO_MEMORY, "session: out of memory for a %u-token KV cache (%zu MiB)",
+                          n_ctx, mib);
+    }
+    m->n_sessions++;
+    *out = s;
+    return SLM_OK;
+}
+
+static void forward_free(forward_t *f)
+{
+    slm_graph_destroy(f->g);
+    free(f->caches);
+    memset(f, 0, sizeof *f);
+}
+
+void slm_session_destroy(slm_session_t *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < MAX_GRAPHS; i++)
+        forward_free(&s->graphs[i]);
+    if (s->k_cache && s->v_cache && s->positions && s->mask && s->logits)
+        s->m->n_sessions--;
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->positions);
+    free(s->mask);
+    free(s->logits);
+    free(s);
+}
+
+const slm_model_t *slm__session_model(const slm_session_t *s)
+{
+    return s->m;
+}
+
+uint32_t slm_session_n_ctx(const slm_session_t *s)
+{
+    return s->n_ctx;
+}
+
+uint32_t slm_session_n_past(const slm_session_t *s)
+{
+    return s->n_past;
+}
+
+void slm_session_reset(slm_session_t *s)
+{
+    s->n_past = 0;
+    s->has_logits = false;
+}
+
+const float *slm_session_logits(const slm_session_t *s)
+{
+    return s->has_logits ? s->logits : NULL;
+}
+
+/* --------------------------------------------------------------- graphs */
+
+static slm_status_t leaf(slm__build_t *b, slm_dtype_t dt, int64_t ne0, int64_t ne1,
+                         uint32_t flags, const char *name, slm_tensor_t **out)
+{
+    int64_t ne[2] = { ne0, ne1 };
+    return slm_graph_tensor(b->g, dt, 2, ne, flags, name, out);
+}
+
+static slm_status_t forward_build(slm_session_t *s, forward_t *f, uint32_t n_tokens,
+                                  uint32_t n_kv)
+{
+    const slm__hparams_t *hp = &s->m->hp;
+    slm__build_t *b = &f->b;
+    memset(b, 0, sizeof *b);
+    f->caches = calloc(2 * (size_t)hp->n_layer, sizeof *f->caches);
+    if (!f->caches)
+        return slm__error(SLM_ERR_NO_MEMORY, "session: out of memory");
+    slm_status_t st = slm_graph_create(s->m->rt, &f->g);
+    if (st != SLM_OK)
+        return st;
+    b->g = f->g;
+    b->model = s->m;
+    b->n_tokens = n_tokens;
+    b->n_kv = n_kv;
+    b->n_ctx = s->n_ctx;
+    b->k_cache = f->caches;
+    b->v_cache = f->caches + hp->n_layer;
+    if ((st = leaf(b, SLM_DTYPE_I32, n_tokens, 1, SLM_TENSOR_INPUT, "tokens", &b->tokens)) ||
+        (st = leaf(b, SLM_DTYPE_I32, n_tokens, 1, SLM_TENSOR_INPUT, "positions", &b->positions)) ||
+        (st = leaf(b, SLM_DTYPE_F32, n_kv, n_tokens, SLM_TENSOR_INPUT, "kq_mask", &b->mask)))
+        return st;
+    for (uint32_t il = 0; il < hp->n_layer; il++) {
+        char name[32];
+        float *k = s->k_cache + (size_t)il * s->n_ctx * s->k_row;
+        float *v = s->v_cache + (size_t)il * s->n_ctx * s->v_row;
+        snprintf(name, sizeof name, "cache_k.%u", il);
+        if ((st = leaf(b, SLM_DTYPE_F32, (int64_t)s->k_row, s->n_ctx, SLM_TENSOR_STATE, name,
+                       &b->k_cache[il])) ||
+            (st = slm_graph_bind_host(b->g, b->k_cache[il], k, s->n_ctx * s->k_row * sizeof *k)))
+            return st;
+        snprintf(name, sizeof name, "cache_v.%u", il);
+        if ((st = leaf(b, SLM_DTYPE_F32, (int64_t)s->v_row, s->n_ctx, SLM_TENSOR_STATE, name,
+                       &b->v_cache[il])) ||
+            (st = slm_graph_bind_host(b->g, b->v_cache[il], v, s->n_ctx * s->v_row * sizeof *v)))
+            return st;
+    }
+    if ((st = s->m->arch->build(b)) != SLM_OK)
+        return st;
+    return slm_graph_set_output(b->g, b->logits);
+}
+
+/* The graph for this shape: cached, or built in the least recently used slot. */
+static slm_status_t forward_get(slm_session_t *s, uint32_t n_tokens, uint32_t n_kv,
+                                forward_t **out)
+{
+    forward_t *victim = &s->graphs[0];
+    for (int i = 0; i < MAX_GRAPHS; i++) {
+        forward_t *f = &s->graphs[i];
+        if (f->g && f->b.n_tokens == n_tokens && f->b.n_kv == n_kv) {
+            f->last_used = ++s->clock;
+            *out = f;
+            return SLM_OK;
+        }
+        if (!f->g || (victim->g && f->last_used < victim->last_used))
+            victim = f;
+    }
+    forward_free(victim);
+    slm_status_t st = forward_build(s, victim, n_tokens, n_kv);
+    if (st != SLM_OK) {
+        forward_free(victim);
+        return st;
+    }
+    victim->last_used = ++s->clock;
+    *out = victim;
+    return SLM_OK;
+}
+
+/* ------------------------------------------------------------- evaluate */
+
+/* Token t (at position n_past + t) sees cache rows up to its own position,
+** and with a sliding window only the last n_swa of them. */
+static void fill_mask(const slm_session_t *s, uint32_t n_tokens, uint32_t n_kv)
+{
+    const uint32_t swa = s->m->hp.n_swa;
+    for (uint32_t t = 0; t < n_tokens; t++) {
+        const uint32_t pos = s->n_past + t;
+        float *row = s->mask + (size_t)t * n_kv;
+        for (uint32_t j = 0; j < n_kv; j++) {
+            bool visible = j <= pos && (swa == 0 || pos - j < swa);
+            row[j] = visible ? 0.0f : -INFINITY;
+        }
+    }
+}
+
+static slm_status_t eval_batch(slm_session_t *s, const int32_t *tokens, uint32_t n)
+{
+    uint32_t n_kv = (s->n_past + n + KV_STEP - 1) / KV_STEP * KV_STEP;
+    if (n_kv > s->n_ctx)
+        n_kv = s->n_ctx;
+    forward_t *f;
+    slm_status_t st = forward_get(s, n, n_kv, &f);
+    if (st != SLM_OK)
+        return st;
+    for (uint32_t t = 0; t < n; t++)
+        s->positions[t] = (int32_t)(s->n_past + t);
+    fill_mask(s, n, n_kv);
+    slm__build_t *b = &f->b;
+    if ((st = slm_graph_set_data(f->g, b->tokens, tokens, n * sizeof *tokens)) ||
+        (st = slm_graph_set_data(f->g, b->positions, s->positions, n * sizeof(int32_t))) ||
+        (st = slm_graph_set_data(f->g, b->mask, s->mask, (size_t)n * n_kv * sizeof(float))) ||
+        (st = slm_graph_run(f->g)) ||
+        (st = slm_graph_read(f->g, b->logits, s->logits, s->m->hp.n_vocab * sizeof(float))))
+        return st;
+    s->n_past += n;
+    s->has_logits = true;
+    return SLM_OK;
+}
+
+slm_status_t slm_session_eval(slm_session_t *s, const int32_t *tokens, uint32_t n)
+{
+    if (!s || (!tokens && n))
+        return slm__error(SLM_ERR_INVALID_ARG, "slm_session_eval: %s is NULL",
+                          s ? "tokens" : "session");
+    if (n > s->n_ctx - s->n_past)
+        return slm__error(SLM_ERR_CONTEXT_FULL,
+                          "context full: %u tokens in a %u-token context, %u more do not fit",
+                          s->n_past, s->n_ctx, n);
+    const uint32_t n_vocab = s->m->hp.n_vocab;
+    for (uint32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || (uint32_t)tokens[i] >= n_vocab)
+            return slm__error(SLM_ERR_INVALID_ARG, "token %u of %u: id %d is outside the vocabulary (0..%u)",
+                              i, n, tokens[i], n_vocab - 1);
+    for (uint32_t done = 0; done < n;) {
+        uint32_t chunk = n - done < s->n_batch ? n - done : s->n_batch;
+        slm_status_t st = eval_batch(s, tokens + done, chunk);
+        if (st != SLM_OK)
+            return st;
+        done += chunk;
+    }
+    return SLM_OK;
+}

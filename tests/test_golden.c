@@ -1,0 +1,268 @@
+/*
+** test_golden.c -- end to end against llama.cpp's outputs on real GGUF files.
+**
+** For each model in ../shared/models/gguf with a golden file in
+** ../shared/golden: the prompt tokenises to the recorded ids; teacher forcing
+** (the prompt as one batch, then each recorded greedy token one at a time)
+** gives, at every step, every recorded top-10 logit within the tolerance of
+** ../shared/golden/README.md, and the recorded argmax wherever its margin is
+** clear. stories260K-f32 must also generate the recorded text greedily.
+*/
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <slm/slm.h>
+
+#include "json_min.h"
+
+#define SHARED SLM_TEST_SOURCE_DIR "/../../shared"
+
+typedef struct golden_case {
+    const char *file;             /* base name in gguf/ and golden/ */
+    float logit_tol, margin;      /* README.md: F32/F16 vs quantised */
+} golden_case_t;
+
+static slm_runtime_t *runtime_cpu(void)
+{
+    static const char *const plugins[] = { SLM_BACKEND_BUILD_DIR "/libslm-backend-cpu.so" };
+    slm_runtime_opts_t o = SLM_RUNTIME_OPTS_INIT;
+    o.flags = SLM_RUNTIME_NO_DEFAULT_PLUGINS | SLM_RUNTIME_NO_DEFAULT_CONFIG;
+    o.plugin_paths = plugins;
+    o.n_plugin_paths = 1;
+    slm_runtime_t *rt = NULL;
+    if (slm_runtime_create(&o, &rt) != SLM_OK)
+        fail_msg("runtime: %s", slm_last_error());
+    return rt;
+}
+
+static json_t *load_golden(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, SHARED "/golden/%s.json", name);
+    const char *err = NULL;
+    json_t *j = json_parse_file(path, &err);
+    if (!j)
+        fail_msg("%s: %s (is ../shared beside the repository?)", path, err);
+    return j;
+}
+
+static slm_model_t *open_model(slm_runtime_t *rt, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, SHARED "/models/gguf/%s.gguf", name);
+    slm_model_t *m = NULL;
+    if (slm_model_open(rt, path, NULL, &m) != SLM_OK)
+        fail_msg("%s: %s", path, slm_last_error());
+    return m;
+}
+
+static int32_t *ids_of(const json_t *arr, uint32_t *n)
+{
+    assert_non_null(arr);
+    assert_int_equal(arr->type, JSON_ARRAY);
+    int32_t *ids = malloc((arr->len + 1) * sizeof *ids);
+    assert_non_null(ids);
+    for (size_t i = 0; i < arr->len; i++)
+        ids[i] = (int32_t)arr->items[i].number;
+    *n = (uint32_t)arr->len;
+    return ids;
+}
+
+static int32_t argmax(const float *v, uint32_t n)
+{
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return (int32_t)best;
+}
+
+/* Compare slm's logits with one recorded step; returns the worst error. */
+static double check_step(const golden_case_t *gc, int ci, size_t step, const json_t *top,
+                         const float *logits, uint32_t n_vocab, int32_t expect_id)
+{
+    double worst = 0.0;
+    for (size_t k = 0; k < top->len; k++) {
+        const json_t *pair = &top->items[k];
+        int32_t id = (int32_t)pair->items[0].number;
+        double want = pair->items[1].number;
+        assert_true(id >= 0 && (uint32_t)id < n_vocab);
+        double err = fabs((double)logits[id] - want);
+        if (err > worst)
+            worst = err;
+        if (err > gc->logit_tol)
+            fail_msg("%s case %d step %zu: logit of token %d is %.4f, llama.cpp %.4f (tolerance %.2f)",
+                     gc->file, ci, step, id, logits[id], want, gc->logit_tol);
+    }
+    double margin = top->items[0].items[1].number - top->items[1].items[1].number;
+    if (margin > gc->margin && argmax(logits, n_vocab) != expect_id)
+        fail_msg("%s case %d step %zu: argmax %d, llama.cpp %d (margin %.3f)", gc->file, ci,
+                 step, argmax(logits, n_vocab), expect_id, margin);
+    return worst;
+}
+
+static void run_golden(const golden_case_t *gc)
+{
+    json_t *g = load_golden(gc->file);
+    slm_runtime_t *rt = runtime_cpu();
+    slm_model_t *m = open_model(rt, gc->file);
+    const slm_model_info_t *mi = slm_model_info(m);
+    assert_int_equal(mi->n_vocab, (uint32_t)json_get(g, "n_vocab")->number);
+    slm_session_t *s = NULL;
+    assert_int_equal(slm_session_create(m, NULL, &s), SLM_OK);
+
+    const json_t *cases = json_get(g, "cases");
+    double worst = 0.0;
+    for (size_t ci = 0; ci < cases->len; ci++) {
+        const json_t *c = &cases->items[ci];
+        const char *prompt = json_get(c, "prompt")->string;
+        uint32_t n_prompt, n_greedy, n_tok = 0;
+        int32_t *prompt_ids = ids_of(json_get(c, "prompt_ids"), &n_prompt);
+        int32_t *greedy = ids_of(json_get(c, "greedy_ids"), &n_greedy);
+        const json_t *steps = json_get(c, "steps");
+
+        int32_t tok[256];
+        assert_int_equal(slm_tokenize(m, prompt, strlen(prompt), true, tok, 256, &n_tok), SLM_OK);
+        assert_int_equal(n_tok, n_prompt);
+        assert_memory_equal(tok, prompt_ids, n_prompt * sizeof *tok);
+
+        slm_session_reset(s);
+        if (slm_session_eval(s, prompt_ids, n_prompt) != SLM_OK)
+            fail_msg("%s: eval: %s", gc->file, slm_last_error());
+        for (size_t i = 0; i < steps->len; i++) {
+            const json_t *top = json_get(&steps->items[i], "top");
+            double w = check_step(gc, (int)ci, i, top, slm_session_logits(s), mi->n_vocab,
+                                  greedy[i]);
+            worst = w > worst ? w : worst;
+            if (i + 1 < steps->len && slm_session_eval(s, &greedy[i], 1) != SLM_OK)
+                fail_msg("%s: eval: %s", gc->file, slm_last_error());
+        }
+        free(prompt_ids);
+        free(greedy);
+    }
+    print_message("%s: %zu cases, worst top-10 logit error %.4f\n", gc->file, cases->len, worst);
+    slm_session_destroy(s);
+    slm_model_close(m);
+    slm_runtime_destroy(rt);
+    json_free(g);
+}
+
+#define FLOAT_TOL 0.02f, 0.05f
+#define QUANT_TOL 0.35f, 0.7f
+
+static void test_stories_f32(void **st) { (void)st; run_golden(&(golden_case_t){ "stories260K-f32", FLOAT_TOL }); }
+static void test_stories_f16(void **st) { (void)st; run_golden(&(golden_case_t){ "stories260K-f16", FLOAT_TOL }); }
+static void test_stories_q8_0(void **st) { (void)st; run_golden(&(golden_case_t){ "stories260K-q8_0", QUANT_TOL }); }
+static void test_stories_q4_0(void **st) { (void)st; run_golden(&(golden_case_t){ "stories260K-q4_0", QUANT_TOL }); }
+static void test_llama256_f32(void **st) { (void)st; run_golden(&(golden_case_t){ "synth-llama256-s1", FLOAT_TOL }); }
+static void test_llama256_q8_0(void **st) { (void)st; run_golden(&(golden_case_t){ "synth-llama256-s1-q8_0", QUANT_TOL }); }
+static void test_llama256_q4_0(void **st) { (void)st; run_golden(&(golden_case_t){ "synth-llama256-s1-q4_0", QUANT_TOL }); }
+static void test_llama256_q4_k(void **st) { (void)st; run_golden(&(golden_case_t){ "synth-llama256-s1-q4_k_m", QUANT_TOL }); }
+static void test_llama256_q6_k(void **st) { (void)st; run_golden(&(golden_case_t){ "synth-llama256-s1-q6_k", QUANT_TOL }); }
+
+typedef struct collected {
+    char text[4096];
+    size_t len;
+    uint32_t calls;
+} collected_t;
+
+static bool collect(void *user, int32_t token, const char *text, size_t len)
+{
+    collected_t *c = user;
+    (void)token;
+    assert_true(c->len + len < sizeof c->text);
+    memcpy(c->text + c->len, text, len);
+    c->len += len;
+    c->text[c->len] = '\0';
+    c->calls++;
+    return true;
+}
+
+/* Plain greedy generation, no teacher forcing: the story llama.cpp tells. */
+static void test_stories_greedy_text(void **st)
+{
+    (void)st;
+    json_t *g = load_golden("stories260K-f32");
+    const json_t *c = &json_get(g, "cases")->items[0];
+    slm_runtime_t *rt = runtime_cpu();
+    slm_model_t *m = open_model(rt, "stories260K-f32");
+    slm_session_t *s = NULL;
+    assert_int_equal(slm_session_create(m, NULL, &s), SLM_OK);
+
+    collected_t out = { .len = 0 };
+    slm_generate_opts_t o = SLM_GENERATE_OPTS_INIT;
+    o.sampling.temperature = 0.0f;
+    o.max_tokens = (uint32_t)json_get(c, "greedy_ids")->len;
+    o.on_token = collect;
+    o.user = &out;
+    slm_generate_result_t r;
+    if (slm_generate(s, json_get(c, "prompt")->string, &o, &r) != SLM_OK)
+        fail_msg("generate: %s", slm_last_error());
+    assert_int_equal(r.n_generated, o.max_tokens);
+    assert_string_equal(out.text, json_get(c, "greedy_text")->string);
+    print_message("stories260K-f32 greedy: %s\n", out.text);
+
+    /* A stop string ends generation and is not shown. */
+    slm_session_reset(s);
+    out.len = 0;
+    out.text[0] = '\0';
+    const char *stop[] = { "Lily" };
+    o.stop = stop;
+    o.n_stop = 1;
+    assert_int_equal(slm_generate(s, json_get(c, "prompt")->string, &o, &r), SLM_OK);
+    assert_int_equal(r.stop, SLM_STOP_STRING);
+    assert_string_equal(out.text, ", there was a little girl named ");
+
+    slm_session_destroy(s);
+    slm_model_close(m);
+    slm_runtime_destroy(rt);
+    json_free(g);
+}
+
+static void test_context_full(void **st)
+{
+    (void)st;
+    slm_runtime_t *rt = runtime_cpu();
+    slm_model_t *m = open_model(rt, "stories260K-f32");
+    slm_session_opts_t so = SLM_SESSION_OPTS_INIT;
+    so.n_ctx = 8;
+    slm_session_t *s = NULL;
+    assert_int_equal(slm_session_create(m, &so, &s), SLM_OK);
+    int32_t ids[9] = { 1, 403, 407, 261, 378, 400, 401, 402, 403 };
+    assert_int_equal(slm_session_eval(s, ids, 9), SLM_ERR_CONTEXT_FULL);
+    assert_non_null(strstr(slm_last_error(), "context"));
+    assert_int_equal(slm_session_eval(s, ids, 8), SLM_OK);
+    assert_int_equal(slm_session_eval(s, ids, 1), SLM_ERR_CONTEXT_FULL);
+    int32_t bad = 512;
+    slm_session_reset(s);
+    assert_int_equal(slm_session_eval(s, &bad, 1), SLM_ERR_INVALID_ARG);
+    slm_session_destroy(s);
+    slm_model_close(m);
+    slm_runtime_destroy(rt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stories_f32),
+        cmocka_unit_test(test_stories_f16),
+        cmocka_unit_test(test_stories_q8_0),
+        cmocka_unit_test(test_stories_q4_0),
+        cmocka_unit_test(test_llama256_f32),
+        cmocka_unit_test(test_llama256_q8_0),
+        cmocka_unit_test(test_llama256_q4_0),
+        cmocka_unit_test(test_llama256_q4_k),
+        cmocka_unit_test(test_llama256_q6_k),
+        cmocka_unit_test(test_stories_greedy_text),
+        cmocka_unit_test(test_context_full),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
