@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config libinih-dev libcmocka-dev)
+packages=(build-essential cmake pkg-config libinih-dev libcmocka-dev valgrind)
 
 missing=()
 for p in "${packages[@]}"; do
