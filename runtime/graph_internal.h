@@ -115,7 +115,9 @@ slm_status_t slm__graph_validate(const slm_graph_builder_t *g);
 enum {
     SLM__INST_ARENA = 0,      /* a slice of the device's activations arena */
     SLM__INST_OWN = 1,        /* a buffer of its own */
-    SLM__INST_WRAP = 2        /* the host data wrapped by buffer_from_host */
+    SLM__INST_WRAP = 2,       /* the host data wrapped by buffer_from_host */
+    SLM__INST_SHARED = 3      /* a bound weight's upload, shared through the
+                                 runtime's weight cache */
 };
 
 /* Where an instance's contents come from. */

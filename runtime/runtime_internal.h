@@ -106,6 +106,8 @@ void slm__device_close(slm__device_t *d);
 
 /* ----------------------------------------------------------------- runtime */
 
+typedef struct slm__weight_entry slm__weight_entry_t;
+
 struct slm_runtime {
     slm__config_t config;         /* parsed slm.ini (empty when none) */
     char *config_path;            /* owned, NULL when none */
@@ -120,6 +122,9 @@ struct slm_runtime {
     slm__device_t **devices;      /* in rank order, disabled ones last */
     uint32_t n_devices;
     uint32_t n_enabled;           /* devices[0 .. n_enabled-1] are usable */
+
+    slm__weight_entry_t *weights; /* weight_cache.c: uploads shared by graphs */
+    uint32_t n_weights, cap_weights;
 };
 
 /* plugin_loader.c: find candidates (opts, config, env, libslm folder, install
@@ -136,6 +141,17 @@ void slm__plugins_unload(slm_runtime_t *rt);
 ** forced order (opts->backends, else SLM_BACKEND, else config `backends`),
 ** config `deny`, then score. */
 slm_status_t slm__devices_rank(slm_runtime_t *rt, const slm_runtime_opts_t *opts);
+
+/* weight_cache.c: a buffer on device `dev` (index into rt->devices) holding
+** `size` bytes copied from `host`, shared with every other graph asking for
+** the same range: allocated and written on the first request, counted after.
+** *base is its host address or NULL. Release each acquire once. */
+slm_status_t slm__weight_cache_acquire(slm_runtime_t *rt, uint32_t dev,
+                                       const void *host, size_t size,
+                                       void **buffer, uint8_t **base);
+void slm__weight_cache_release(slm_runtime_t *rt, uint32_t dev, void *buffer);
+/* Free every entry (graphs left undestroyed); at runtime destruction. */
+void slm__weight_cache_clear(slm_runtime_t *rt);
 
 /* The last-resort device: the enabled device flagged REFERENCE with kind CPU,
 ** or NULL when there is none. */

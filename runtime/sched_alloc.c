@@ -187,6 +187,17 @@ static slm_status_t alloc_own(const slm_graph_builder_t *g, slm__plan_t *plan)
             continue;
         if (st != SLM_ERR_UNSUPPORTED)
             return st;
+        if (root->bound && (root->pub.flags & SLM_TENSOR_WEIGHT) &&
+            in->fill == SLM__FILL_HOST) {
+            st = slm__weight_cache_acquire(g->rt, in->dev, root->bound, in->size,
+                                           &in->buffer, &in->base);
+            if (st != SLM_OK)
+                return st;
+            in->kind = SLM__INST_SHARED;
+            in->filled = true;
+            in->filled_gen = root->data_gen;
+            continue;
+        }
         void *base;
         st = slm__device_buffer_alloc(d, in->size, usage_of(root), &in->buffer,
                                       &base);
@@ -229,7 +240,9 @@ void slm__plan_free(slm_runtime_t *rt, slm__plan_t *plan)
         return;
     for (uint32_t k = 0; k < plan->n_insts; k++) {
         slm__inst_t *in = &plan->insts[k];
-        if (in->kind != SLM__INST_ARENA && in->buffer)
+        if (in->kind == SLM__INST_SHARED)
+            slm__weight_cache_release(rt, in->dev, in->buffer);
+        else if (in->kind != SLM__INST_ARENA && in->buffer)
             slm__device_buffer_free(rt->devices[in->dev], in->buffer);
     }
     for (uint32_t d = 0; d < plan->n_devs && plan->devs; d++)

@@ -91,7 +91,7 @@ static slm_status_t fill_state(const slm_graph_builder_t *g, slm__inst_t *in,
 ** bound leaf but a weight; STATE bound memory is the state itself). */
 static bool needs_fill(const slm__inst_t *in, const slm__tensor_t *root)
 {
-    if (in->kind == SLM__INST_WRAP ||
+    if (in->kind == SLM__INST_WRAP || in->kind == SLM__INST_SHARED ||
         (in->fill != SLM__FILL_HOST && in->fill != SLM__FILL_STATE))
         return false;
     if (!in->filled || in->filled_gen != root->data_gen)

@@ -373,6 +373,38 @@ static void test_mixed_devices_agree(void **state)
     free(w);
 }
 
+/* Two graphs over the same bound weights share one upload per device: the
+** second graph's first run writes only what a warm run writes. */
+static void test_weights_shared_between_graphs(void **state)
+{
+    (void)state;
+    weights *w = make_weights();
+    counters c = { 0 };
+    slm_runtime_t *rt = make_runtime(REMOTE_PLUGIN, NULL, &c);
+    block first = build_block(rt, w);
+    set_step(&first, 0);
+    run(&first);
+    int cold = c.remote_writes;
+    run(&first);
+    int warm = c.remote_writes - cold;
+
+    block second = build_block(rt, w);
+    set_step(&second, 0);
+    int before = c.remote_writes;
+    run(&second);
+    assert_int_equal(c.remote_writes - before, warm);
+    assert_int_equal(cold - warm, 9);
+
+    /* The upload outlives the graph that made it. */
+    slm_graph_destroy(first.g);
+    before = c.remote_writes;
+    run(&second);
+    assert_int_equal(c.remote_writes - before, warm);
+    slm_graph_destroy(second.g);
+    slm_runtime_destroy(rt);
+    free(w);
+}
+
 static void test_forced_cpu(void **state)
 {
     (void)state;
@@ -485,6 +517,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mixed_devices_agree),
+        cmocka_unit_test(test_weights_shared_between_graphs),
         cmocka_unit_test(test_forced_cpu),
         cmocka_unit_test(test_device_out_of_memory),
         cmocka_unit_test(test_in_place_write_needs_home),

@@ -248,7 +248,9 @@ SLM_API slm_status_t slm_graph_set_data(slm_graph_builder_t *g, slm_tensor_t *t,
 ** runs). A STATE tensor's memory is the state itself: runs read and update
 ** it in place (a device that cannot address host memory gets it copied in
 ** before and back after each run), so several graphs can share one state,
-** such as a KV cache used by a prompt graph and a one-token graph.
+** such as a KV cache used by a prompt graph and a one-token graph. A bound
+** WEIGHT goes to a device that cannot use host memory once per runtime: every
+** graph binding the same memory shares that upload.
 */
 SLM_API slm_status_t slm_graph_bind_host(slm_graph_builder_t *g, slm_tensor_t *t,
                                  const void *data, size_t size);
