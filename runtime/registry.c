@@ -103,11 +103,18 @@ static double score_device(const slm_device_info_t *info, char *why, size_t n)
         snprintf(what, sizeof what, "native %s", kind);
     }
     /* The bonus stays below the 10 points between classes, so a hint can
-    ** order devices of one class but never lift one above another. */
+    ** order devices of one class (AVX-512 over AVX2 on one CPU) but never
+    ** lift one above another. */
     double bonus = 0.0;
     if (isfinite(info->memory_gbps) && info->memory_gbps > 0.0)
-        bonus = fmin(info->memory_gbps / 1000.0, 9.0);
-    snprintf(why, n, "score %.1f: %s", base + bonus, what);
+        bonus += fmin(info->memory_gbps / 100.0, 4.5);
+    if (isfinite(info->peak_gflops) && info->peak_gflops > 0.0)
+        bonus += fmin(info->peak_gflops / 1000.0, 4.5);
+    if (bonus > 0.0)
+        snprintf(why, n, "score %.2f: %s, +%.2f from its performance hints", base + bonus,
+                 what, bonus);
+    else
+        snprintf(why, n, "score %.1f: %s", base, what);
     return base + bonus;
 }
 
