@@ -269,18 +269,41 @@ static slm_status_t read_kv(cursor_t *c, uint64_t index, slm__gguf_kv_t *kv)
     return skip_scalar(c, kv->type, key);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    const slm__gguf_str_t *x = a, *y = b;
+    int c = memcmp(x->ptr, y->ptr, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Fail if two of the n names (the first at `first`, then every `stride`
+** bytes) are equal. Sorting a copy keeps this O(n log n): a pairwise scan
+** let a few megabytes of short distinct names stall the open for minutes. */
+static slm_status_t check_unique(const slm__gguf_t *g, const void *first,
+                                 size_t stride, uint64_t n, const char *what)
+{
+    if (n < 2)
+        return SLM_OK;
+    slm__gguf_str_t *s = malloc((size_t)n * sizeof *s);
+    if (!s)
+        return slm__error(SLM_ERR_NO_MEMORY, "%s: out of memory", g->name);
+    for (uint64_t i = 0; i < n; i++)
+        memcpy(&s[i], (const char *)first + i * stride, sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_str);
+    slm_status_t st = SLM_OK;
+    for (uint64_t i = 1; i < n && st == SLM_OK; i++)
+        if (cmp_str(&s[i - 1], &s[i]) == 0) {
+            char name[128];
+            st = slm__error(SLM_ERR_FORMAT, "%s: %s '%s' appears twice", g->name, what,
+                            printable(s[i], name, sizeof name));
+        }
+    free(s);
+    return st;
+}
+
 static slm_status_t check_unique_keys(const slm__gguf_t *g)
 {
-    /* Quadratic, but n_kv is small in real files and bounded by file size. */
-    for (uint64_t i = 0; i < g->n_kv; i++)
-        for (uint64_t j = 0; j < i; j++)
-            if (g->kv[i].key.len == g->kv[j].key.len &&
-                memcmp(g->kv[i].key.ptr, g->kv[j].key.ptr, g->kv[i].key.len) == 0) {
-                char key[128];
-                return slm__error(SLM_ERR_FORMAT, "%s: key '%s' appears twice",
-                                  g->name, printable(g->kv[i].key, key, sizeof key));
-            }
-    return SLM_OK;
+    return check_unique(g, &g->kv[0].key, sizeof g->kv[0], g->n_kv, "key");
 }
 
 /* ----------------------------------------------------------------- tensors */
@@ -353,12 +376,8 @@ static slm_status_t place_tensors(slm__gguf_t *g)
                               " is past the end of the data section (%zu bytes)",
                               g->name, name, t->offset, t->size, data_size);
         t->data = g->base + g->data_offset + t->offset;
-        for (uint64_t j = 0; j < i; j++)
-            if (g->tensors[j].name.len == t->name.len &&
-                memcmp(g->tensors[j].name.ptr, t->name.ptr, t->name.len) == 0)
-                return slm__error(SLM_ERR_FORMAT, "%s: tensor '%s' appears twice", g->name, name);
     }
-    return SLM_OK;
+    return check_unique(g, &g->tensors[0].name, sizeof g->tensors[0], g->n_tensors, "tensor");
 }
 
 /* ------------------------------------------------------------------ header */
@@ -469,16 +488,21 @@ slm_status_t slm__gguf_open_memory(const void *data, size_t size,
 slm_status_t slm__gguf_open(const char *path, slm__gguf_t **out)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer; it
+    ** changes nothing for the regular files that get past fstat. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return slm__error(SLM_ERR_IO, "%s: %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(fd, &sb) != 0) {
         int err = errno;
         close(fd);
+        return slm__error(SLM_ERR_IO, "%s: %s", path, strerror(err));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
         return slm__error(SLM_ERR_IO, "%s: %s", path,
-                          S_ISDIR(sb.st_mode) ? "is a directory" :
-                          err ? strerror(err) : "not a regular file");
+                          S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file");
     }
     if (sb.st_size == 0) {
         close(fd);

@@ -164,6 +164,8 @@ static slm_status_t find_arch(slm_model_t *m)
                           m->info.path);
     memcpy(m->arch_name, arch.ptr, arch.len);
     m->arch_name[arch.len] = '\0';
+    /* Architectures build key names from it while they load. */
+    m->info.arch = m->arch_name;
     for (size_t i = 0; i < N_ARCHITECTURES; i++)
         if (!strcmp(architectures[i]->name, m->arch_name)) {
             m->arch = architectures[i];
