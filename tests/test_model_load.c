@@ -515,11 +515,12 @@ static void test_moe_refused(void **state)
     moe(w);
     write_model(f, w);
     slm_status_t st = open_fails(f);
-    if (st == SLM_ERR_UNSUPPORTED)
+    if (st == SLM_ERR_UNSUPPORTED) {
         expect_error(st, SLM_ERR_UNSUPPORTED, f->path, "llama.expert_count");
-    else
+    } else {
         expect_error(st, SLM_ERR_FORMAT, f->path, "' is missing");
-    assert_non_null(strstr(slm_last_error(), "blk.0.ffn_"));
+        assert_non_null(strstr(slm_last_error(), "blk.0.ffn_"));
+    }
 }
 
 /* A tokenizer slm may or may not implement: without its merges the tiny
