@@ -34,10 +34,18 @@ typedef struct slm__hparams {
     float rope_ext_factor;   /* YaRN: 0 when off */
     float rope_attn_factor;
     float rope_beta_fast, rope_beta_slow;
-    uint32_t n_ctx_orig;     /* YaRN: original context */
+    uint32_t n_ctx_orig;     /* context the RoPE was trained for (YaRN, and
+                                which of phi3's rope factors apply) */
     float norm_eps;
     uint32_t n_swa;          /* sliding window, 0: none */
-    uint32_t n_expert, n_expert_used;
+    uint32_t swa_pattern;    /* 0: n_swa applies to every layer; P > 0: layer
+                                il slides iff il % P < P - 1, the others see
+                                the whole context (gemma2: P = 2, even layers
+                                slide) */
+    float kq_scale;          /* multiplies q.k before the softmax */
+    float attn_softcap;      /* > 0: attention logits -> c * tanh(logit / c) */
+    float final_softcap;     /* > 0: output logits -> c * tanh(logit / c) */
+    uint32_t n_expert, n_expert_used;  /* mixture of experts; 0: dense */
 } slm__hparams_t;
 
 /* One forward pass being built: inputs the session fills, state it keeps. */
@@ -49,7 +57,10 @@ typedef struct slm__build {
     uint32_t n_ctx;          /* cache rows in all */
     slm_tensor_t *tokens;    /* I32 (n_tokens) input */
     slm_tensor_t *positions; /* I32 (n_tokens) input: position of each token */
-    slm_tensor_t *mask;      /* F32 (n_kv, n_tokens) input: 0 or -inf */
+    slm_tensor_t *mask;      /* F32 (n_kv, n_tokens) input: 0 or -inf; causal,
+                                and windowed by n_swa unless swa_pattern > 0 */
+    slm_tensor_t *mask_swa;  /* swa_pattern > 0: the same with the n_swa
+                                window, for the layers that slide; else NULL */
     slm_tensor_t **k_cache;  /* per layer, F32 (n_head_kv * head_dim, n_ctx) state */
     slm_tensor_t **v_cache;  /* per layer, F32 (n_head_kv * head_dim_v, n_ctx) state */
     slm_tensor_t *logits;    /* out: F32 (n_vocab, 1), for the batch's last token */
@@ -64,11 +75,16 @@ typedef struct slm__arch {
 } slm__arch_t;
 
 extern const slm__arch_t slm__arch_llama;
+extern const slm__arch_t slm__arch_phi3;
+extern const slm__arch_t slm__arch_gemma;
+extern const slm__arch_t slm__arch_gemma2;
 
 /* ------------------------------------------------- shared by architectures */
 
-/* The model's GGUF file and its path. */
+/* The model's GGUF file, and its general.architecture (usable in load,
+** before slm_model_info is filled). */
 const struct slm__gguf *slm__model_gguf(const struct slm_model *m);
+const char *slm__model_arch_name(const struct slm_model *m);
 const slm__hparams_t *slm__model_hparams(const struct slm_model *m);
 
 /* Read `ARCH.suffix` as u32/f32 into *out; absent keys leave *out as is

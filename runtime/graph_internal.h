@@ -216,4 +216,9 @@ void slm__plan_free(slm_runtime_t *rt, slm__plan_t *plan);
 /* sched_run.c: keep STATE contents in host memory before a replan. */
 slm_status_t slm__plan_save_state(slm_graph_builder_t *g);
 
+/* sched_run.c: validate g and place its nodes as a run would, writing each
+** node's device (an index into rt->devices) to node_dev[0 .. n_nodes-1];
+** nothing is allocated on a device and g's own plan is left alone. */
+slm_status_t slm__graph_place_only(const slm_graph_builder_t *g, uint32_t *node_dev);
+
 #endif /* SLM_GRAPH_INTERNAL_H */

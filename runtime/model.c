@@ -12,6 +12,9 @@
 
 static const slm__arch_t *const architectures[] = {
     &slm__arch_llama,
+    &slm__arch_phi3,
+    &slm__arch_gemma,
+    &slm__arch_gemma2,
 };
 #define N_ARCHITECTURES (sizeof architectures / sizeof architectures[0])
 
@@ -27,6 +30,11 @@ double slm__now_ms(void)
 const slm__gguf_t *slm__model_gguf(const struct slm_model *m)
 {
     return m->gguf;
+}
+
+const char *slm__model_arch_name(const struct slm_model *m)
+{
+    return m->arch_name;
 }
 
 const slm__hparams_t *slm__model_hparams(const struct slm_model *m)
@@ -179,6 +187,16 @@ static slm_status_t find_arch(slm_model_t *m)
                       m->info.path, m->arch_name, known);
 }
 
+/* The stacked expert tensors: blk.N.ffn_{gate,up,down}_exps.weight. */
+static bool is_expert_tensor(slm__gguf_str_t name)
+{
+    static const char tag[] = "_exps.";
+    for (size_t i = 0; i + sizeof tag - 1 <= name.len; i++)
+        if (!memcmp(name.ptr + i, tag, sizeof tag - 1))
+            return true;
+    return false;
+}
+
 static void fill_info(slm_model_t *m)
 {
     slm_model_info_t *in = &m->info;
@@ -199,11 +217,25 @@ static void fill_info(slm_model_t *m)
     in->n_ff = m->hp.n_ff;
     in->n_expert = m->hp.n_expert;
     in->n_expert_used = m->hp.n_expert_used;
+    in->head_dim = m->hp.head_dim;
+    in->head_dim_v = m->hp.head_dim_v;
+    in->kv_bytes_per_token = (uint64_t)m->hp.n_layer * m->hp.n_head_kv *
+                             (m->hp.head_dim + m->hp.head_dim_v) * sizeof(float);
+    double active = 0.0;
     for (uint64_t i = 0; i < m->gguf->n_tensors; i++) {
         const slm__gguf_tensor_t *t = &m->gguf->tensors[i];
-        in->n_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+        uint64_t n = (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+        in->n_params += n;
         in->n_bytes += t->size;
+        if (t->type < SLM_DTYPE_COUNT)
+            in->n_tensors_of[t->type]++;
+        /* A token runs n_expert_used of the experts stacked in *_exps. */
+        if (m->hp.n_expert && is_expert_tensor(t->name))
+            active += (double)n * m->hp.n_expert_used / m->hp.n_expert;
+        else
+            active += (double)n;
     }
+    in->n_params_active = (uint64_t)(active + 0.5);
     in->bos = slm__tok_bos(m->tok);
     in->eos = slm__tok_eos(m->tok);
 }

@@ -296,6 +296,21 @@ static slm_status_t build_plan(slm_graph_builder_t *g)
     return SLM_OK;
 }
 
+slm_status_t slm__graph_place_only(const slm_graph_builder_t *g, uint32_t *node_dev)
+{
+    slm_status_t st = slm__graph_validate(g);
+    if (st != SLM_OK)
+        return st;
+    slm__plan_t *plan = calloc(1, sizeof *plan);
+    if (!plan)
+        return slm__error(SLM_ERR_NO_MEMORY, "graph plan: out of memory");
+    st = slm__plan_place(g, plan);
+    if (st == SLM_OK && g->n_nodes)
+        memcpy(node_dev, plan->node_dev, g->n_nodes * sizeof *node_dev);
+    slm__plan_free(g->rt, plan);
+    return st;
+}
+
 /* --------------------------------------------------------------------- run */
 
 static slm_status_t run_one(const slm_graph_builder_t *g, slm__plan_t *plan,

@@ -6,13 +6,17 @@
 ** it. Graphs are built per (batch size, attention span) and kept in a small
 ** cache: the attention span n_kv grows in steps of KV_STEP rows, so decoding
 ** replans once per KV_STEP tokens rather than at every token, and the mask
-** hides the rows past the current position.
+** hides the rows past the current position. Models whose layers differ in
+** attention span (gemma2: a sliding window on every other layer) get a
+** second mask with the window; the others get one, windowed if the model
+** slides everywhere.
 */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph_internal.h"
 #include "model_internal.h"
 
 #define KV_STEP 64u
@@ -37,6 +41,8 @@ struct slm_session {
     uint64_t clock;
     int32_t *positions;           /* (n_batch) scratch */
     float *mask;                  /* (n_ctx * n_batch) scratch */
+    float *mask_swa;              /* the same for the windowed mask; NULL
+                                     unless hparams.swa_pattern > 0 */
     float *logits;                /* (n_vocab) */
     bool has_logits;
 };
@@ -79,8 +85,11 @@ slm_status_t slm_session_create(slm_model_t *m, const slm_session_opts_t *opts,
     s->v_cache = calloc(cells, s->v_row * sizeof(float));
     s->positions = malloc(n_batch * sizeof *s->positions);
     s->mask = malloc((size_t)n_ctx * n_batch * sizeof *s->mask);
+    if (hp->swa_pattern)
+        s->mask_swa = malloc((size_t)n_ctx * n_batch * sizeof *s->mask_swa);
     s->logits = malloc(hp->n_vocab * sizeof *s->logits);
-    if (!s->k_cache || !s->v_cache || !s->positions || !s->mask || !s->logits) {
+    if (!s->k_cache || !s->v_cache || !s->positions || !s->mask || !s->logits ||
+        (hp->swa_pattern && !s->mask_swa)) {
         size_t mib = (cells * (s->k_row + s->v_row) * sizeof(float)) >> 20;
         slm_session_destroy(s);
         return slm__error(SLM_ERR_NO_MEMORY, "session: out of memory for a %u-token KV cache (%zu MiB)",
@@ -104,12 +113,14 @@ void slm_session_destroy(slm_session_t *s)
         return;
     for (int i = 0; i < MAX_GRAPHS; i++)
         forward_free(&s->graphs[i]);
-    if (s->k_cache && s->v_cache && s->positions && s->mask && s->logits)
+    if (s->k_cache && s->v_cache && s->positions && s->mask && s->logits &&
+        (!s->m->hp.swa_pattern || s->mask_swa))
         s->m->n_sessions--;
     free(s->k_cache);
     free(s->v_cache);
     free(s->positions);
     free(s->mask);
+    free(s->mask_swa);
     free(s->logits);
     free(s);
 }
@@ -170,7 +181,9 @@ static slm_status_t forward_build(slm_session_t *s, forward_t *f, uint32_t n_tok
     b->v_cache = f->caches + hp->n_layer;
     if ((st = leaf(b, SLM_DTYPE_I32, n_tokens, 1, SLM_TENSOR_INPUT, "tokens", &b->tokens)) ||
         (st = leaf(b, SLM_DTYPE_I32, n_tokens, 1, SLM_TENSOR_INPUT, "positions", &b->positions)) ||
-        (st = leaf(b, SLM_DTYPE_F32, n_kv, n_tokens, SLM_TENSOR_INPUT, "kq_mask", &b->mask)))
+        (st = leaf(b, SLM_DTYPE_F32, n_kv, n_tokens, SLM_TENSOR_INPUT, "kq_mask", &b->mask)) ||
+        (hp->swa_pattern &&
+         (st = leaf(b, SLM_DTYPE_F32, n_kv, n_tokens, SLM_TENSOR_INPUT, "kq_mask_swa", &b->mask_swa))))
         return st;
     for (uint32_t il = 0; il < hp->n_layer; il++) {
         char name[32];
@@ -221,13 +234,13 @@ static slm_status_t forward_get(slm_session_t *s, uint32_t n_tokens, uint32_t n_
 /* ------------------------------------------------------------- evaluate */
 
 /* Token t (at position n_past + t) sees cache rows up to its own position,
-** and with a sliding window only the last n_swa of them. */
-static void fill_mask(const slm_session_t *s, uint32_t n_tokens, uint32_t n_kv)
+** and with a sliding window `swa` (0: none) only the last swa of them. */
+static void fill_mask(const slm_session_t *s, float *mask, uint32_t swa,
+                      uint32_t n_tokens, uint32_t n_kv)
 {
-    const uint32_t swa = s->m->hp.n_swa;
     for (uint32_t t = 0; t < n_tokens; t++) {
         const uint32_t pos = s->n_past + t;
-        float *row = s->mask + (size_t)t * n_kv;
+        float *row = mask + (size_t)t * n_kv;
         for (uint32_t j = 0; j < n_kv; j++) {
             bool visible = j <= pos && (swa == 0 || pos - j < swa);
             row[j] = visible ? 0.0f : -INFINITY;
@@ -235,8 +248,11 @@ static void fill_mask(const slm_session_t *s, uint32_t n_tokens, uint32_t n_kv)
     }
 }
 
-static slm_status_t eval_batch(slm_session_t *s, const int32_t *tokens, uint32_t n)
+/* The graph for the next n tokens, its inputs given. */
+static slm_status_t prepare_batch(slm_session_t *s, const int32_t *tokens, uint32_t n,
+                                  forward_t **out)
 {
+    const slm__hparams_t *hp = &s->m->hp;
     uint32_t n_kv = (s->n_past + n + KV_STEP - 1) / KV_STEP * KV_STEP;
     if (n_kv > s->n_ctx)
         n_kv = s->n_ctx;
@@ -246,12 +262,29 @@ static slm_status_t eval_batch(slm_session_t *s, const int32_t *tokens, uint32_t
         return st;
     for (uint32_t t = 0; t < n; t++)
         s->positions[t] = (int32_t)(s->n_past + t);
-    fill_mask(s, n, n_kv);
+    /* With a layer pattern the plain mask is the full causal one. */
+    fill_mask(s, s->mask, hp->swa_pattern ? 0 : hp->n_swa, n, n_kv);
+    if (hp->swa_pattern)
+        fill_mask(s, s->mask_swa, hp->n_swa, n, n_kv);
     slm__build_t *b = &f->b;
+    const size_t mask_bytes = (size_t)n * n_kv * sizeof(float);
     if ((st = slm_graph_set_data(f->g, b->tokens, tokens, n * sizeof *tokens)) ||
         (st = slm_graph_set_data(f->g, b->positions, s->positions, n * sizeof(int32_t))) ||
-        (st = slm_graph_set_data(f->g, b->mask, s->mask, (size_t)n * n_kv * sizeof(float))) ||
-        (st = slm_graph_run(f->g)) ||
+        (st = slm_graph_set_data(f->g, b->mask, s->mask, mask_bytes)) ||
+        (b->mask_swa && (st = slm_graph_set_data(f->g, b->mask_swa, s->mask_swa, mask_bytes))))
+        return st;
+    *out = f;
+    return SLM_OK;
+}
+
+static slm_status_t eval_batch(slm_session_t *s, const int32_t *tokens, uint32_t n)
+{
+    forward_t *f;
+    slm_status_t st = prepare_batch(s, tokens, n, &f);
+    if (st != SLM_OK)
+        return st;
+    slm__build_t *b = &f->b;
+    if ((st = slm_graph_run(f->g)) ||
         (st = slm_graph_read(f->g, b->logits, s->logits, s->m->hp.n_vocab * sizeof(float))))
         return st;
     s->n_past += n;
@@ -281,4 +314,63 @@ slm_status_t slm_session_eval(slm_session_t *s, const int32_t *tokens, uint32_t 
         done += chunk;
     }
     return SLM_OK;
+}
+
+/* ------------------------------------------------------------ placement */
+
+/* Count nodes per (device, op), devices in rank order, into out. */
+static slm_status_t count_placement(const slm_runtime_t *rt, const slm_graph_builder_t *g,
+                                    const uint32_t *node_dev, slm_placement_t *out,
+                                    uint32_t cap, uint32_t *n_out)
+{
+    uint32_t n_nodes = slm_graph_node_count(g), n = 0;
+    for (uint32_t d = 0; d < rt->n_devices; d++)
+        for (int op = 0; op < SLM_OP_COUNT; op++) {
+            uint32_t count = 0;
+            for (uint32_t i = 0; i < n_nodes; i++)
+                count += node_dev[i] == d && g->nodes[i].op == (slm_op_t)op;
+            if (!count)
+                continue;
+            if (n < cap)
+                out[n] = (slm_placement_t){ rt->devices[d]->id, (slm_op_t)op, count };
+            n++;
+        }
+    *n_out = n;
+    if (n > cap)
+        return slm__error(SLM_ERR_INVALID_ARG, "slm_model_placement: %u entries needed, cap is %u",
+                          n, cap);
+    return SLM_OK;
+}
+
+slm_status_t slm_model_placement(slm_model_t *m, slm_placement_t *out, uint32_t cap,
+                                 uint32_t *n_out)
+{
+    if (!m || !n_out || (!out && cap))
+        return slm__error(SLM_ERR_INVALID_ARG, "slm_model_placement: %s is NULL",
+                          !m ? "model" : !n_out ? "n_out" : "out");
+    *n_out = 0;
+    /* A decoding step over a small cache: the graph's ops and dtypes are
+    ** those of every step, only the attention span differs. */
+    slm_session_opts_t o = SLM_SESSION_OPTS_INIT;
+    o.n_ctx = KV_STEP;
+    o.n_batch = 1;
+    slm_session_t *s = NULL;
+    slm_status_t st = slm_session_create(m, &o, &s);
+    if (st != SLM_OK)
+        return st;
+    const int32_t token = 0;
+    forward_t *f = NULL;
+    uint32_t *node_dev = NULL;
+    st = prepare_batch(s, &token, 1, &f);
+    if (st == SLM_OK) {
+        uint32_t n_nodes = slm_graph_node_count(f->g);
+        node_dev = malloc((n_nodes ? n_nodes : 1) * sizeof *node_dev);
+        st = node_dev ? slm__graph_place_only(f->g, node_dev)
+                      : slm__error(SLM_ERR_NO_MEMORY, "slm_model_placement: out of memory");
+    }
+    if (st == SLM_OK)
+        st = count_placement(m->rt, f->g, node_dev, out, cap, n_out);
+    free(node_dev);
+    slm_session_destroy(s);
+    return st;
 }

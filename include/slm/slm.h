@@ -347,6 +347,18 @@ typedef struct slm_model_info {
     uint64_t n_params;             /* weights in the file */
     uint64_t n_bytes;              /* bytes of tensor data */
     int32_t bos, eos;              /* special token ids, -1 if none */
+    /* Fields below were appended in 0.1; the runtime owns the struct, so
+    ** they are there whenever the header is. */
+    uint32_t head_dim, head_dim_v; /* per attention head: keys and queries,
+                                      values */
+    uint64_t n_params_active;      /* weights one token uses: n_params with
+                                      each expert tensor counted at
+                                      n_expert_used / n_expert (= n_params for
+                                      dense models) */
+    uint64_t kv_bytes_per_token;   /* KV cache bytes per context position,
+                                      all layers (an F32 cache) */
+    uint32_t n_tensors_of[SLM_DTYPE_COUNT]; /* tensors of each element type,
+                                      indexed by slm_dtype_t (GGUF type id) */
 } slm_model_info_t;
 
 SLM_API const slm_model_info_t *slm_model_info(const slm_model_t *m);
@@ -463,6 +475,29 @@ SLM_API slm_status_t slm_generate(slm_session_t *s, const char *prompt,
 
 /* Milliseconds slm_model_open took for this model. */
 SLM_API double slm_model_load_ms(const slm_model_t *m);
+
+/* How many nodes of one op one device runs. Borrowed strings. */
+typedef struct slm_placement {
+    const char *device;            /* device id, "cpu:0"; valid until the
+                                      runtime is destroyed */
+    slm_op_t op;
+    uint32_t n_nodes;
+} slm_placement_t;
+
+/*
+** Where the runtime would run the model's forward pass for one token (a
+** decoding step): the graph is built and each node placed exactly as
+** slm_generate's graphs are placed, but nothing runs and no weight moves.
+** One entry per (device, op) pair that has nodes, devices in rank order and
+** ops in slm_op_t order. At most `cap` entries are written; *n_out is the
+** number there are, so a call with cap 0 measures
+** (slm_runtime_device_count(rt) * SLM_OP_COUNT entries always suffice).
+** SLM_ERR_INVALID_ARG when cap is too small; SLM_ERR_NO_DEVICE when some
+** node no device supports, as slm_graph_run. Opens a small session of its
+** own for the duration of the call.
+*/
+SLM_API slm_status_t slm_model_placement(slm_model_t *m, slm_placement_t *out,
+                                         uint32_t cap, uint32_t *n_out);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
 /*
 ** slm-probe -- what slm finds on this machine: plugins (loaded or refused,
-** and why), devices with their capabilities, and the order selection uses.
+** and why), devices with their capabilities, and the order selection uses;
+** with --model, what a model is, what it needs and where it would run.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,10 @@ static void usage(FILE *f)
         "coverage, and the order in which devices are selected.\n"
         "\n"
         "options:\n"
+        "  --model FILE       also describe this GGUF model: architecture, parameters\n"
+        "                     (total, and active per token for mixtures of experts),\n"
+        "                     tensor types, memory needed at the default context, and\n"
+        "                     which device would run which ops of a decoding step\n"
         "  --json             print the same as JSON\n"
         "  --plugin PATH      load this plugin file or folder first (repeatable)\n"
         "  --only             load only --plugin paths (no SLM_PLUGIN_PATH, no\n"
@@ -36,8 +41,8 @@ static void usage(FILE *f)
         "  SLM_CONFIG         slm.ini to read (else ./slm.ini, $XDG_CONFIG_HOME/slm/slm.ini,\n"
         "                     /etc/slm/slm.ini)\n"
         "\n"
-        "exit status: 0 when at least one device is usable, 1 on error, 2 when no\n"
-        "device is usable.\n",
+        "exit status: 0 when at least one device is usable (and can run the whole\n"
+        "--model), 1 on error, 2 when no device is usable.\n",
         f);
 }
 
@@ -276,7 +281,157 @@ static void print_json(const slm_runtime_t *rt)
             }
         printf("]}");
     }
-    printf("\n  ]\n}\n");
+    printf("\n  ]");
+}
+
+/* ----------------------------------------------------------------- model */
+
+/* slm_session_opts_t.n_ctx 0 means the model's context, at most this. */
+#define DEFAULT_CTX 4096u
+
+/* What --model reports, gathered once for either format. */
+typedef struct model_report {
+    const slm_model_info_t *info;
+    uint32_t n_ctx;                /* context a default session gets */
+    uint64_t kv_bytes;             /* its KV cache */
+    slm_placement_t *placement;    /* a decoding step's nodes per device, op */
+    uint32_t n_placement;
+    const char *placement_error;   /* NULL when placed */
+} model_report_t;
+
+static void gather_model(const slm_runtime_t *rt, slm_model_t *m, model_report_t *r)
+{
+    static char error[512];
+    memset(r, 0, sizeof *r);
+    r->info = slm_model_info(m);
+    r->n_ctx = r->info->n_ctx_train && r->info->n_ctx_train < DEFAULT_CTX
+                   ? r->info->n_ctx_train : DEFAULT_CTX;
+    r->kv_bytes = r->info->kv_bytes_per_token * r->n_ctx;
+    uint32_t cap = slm_runtime_device_count(rt) * SLM_OP_COUNT;
+    r->placement = calloc(cap ? cap : 1, sizeof *r->placement);
+    if (!r->placement) {
+        r->placement_error = "out of memory";
+        return;
+    }
+    if (slm_model_placement(m, r->placement, cap, &r->n_placement) != SLM_OK) {
+        snprintf(error, sizeof error, "%s", slm_last_error());
+        r->placement_error = error;
+        r->n_placement = 0;
+    }
+}
+
+/* 1234567 -> "1.2 M". */
+static void human_count(char *out, size_t n, uint64_t count)
+{
+    static const char *const units[] = { "", " K", " M", " B", " T" };
+    double v = (double)count;
+    int u = 0;
+    while (v >= 1000.0 && u < 4) {
+        v /= 1000.0;
+        u++;
+    }
+    snprintf(out, n, u ? "%.1f%s" : "%.0f%s", v, units[u]);
+}
+
+static uint32_t placed_nodes(const model_report_t *r, const char *device)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < r->n_placement; i++)
+        if (!device || !strcmp(r->placement[i].device, device))
+            n += r->placement[i].n_nodes;
+    return n;
+}
+
+static void print_model_text(const model_report_t *r)
+{
+    const slm_model_info_t *in = r->info;
+    char a[32], b[32], c[32];
+    printf("\nModel: %s\n", in->path);
+    printf("  %-12s %s", "architecture", in->arch);
+    if (in->n_expert)
+        printf(", mixture of experts: %u of %u experts per token", in->n_expert_used, in->n_expert);
+    printf("\n");
+    if (in->name[0])
+        printf("  %-12s %s\n", "name", in->name);
+    printf("  %-12s %u layers, %u wide, %u heads of %u (%u KV head%s), FFN %u,\n", "shape",
+           in->n_layer, in->n_embd, in->n_head, in->head_dim, in->n_head_kv,
+           in->n_head_kv == 1 ? "" : "s", in->n_ff);
+    printf("  %-12s vocabulary %u, trained context %u\n", "", in->n_vocab, in->n_ctx_train);
+    human_count(a, sizeof a, in->n_params);
+    printf("  %-12s %llu (%s) in all", "parameters", (unsigned long long)in->n_params, a);
+    if (in->n_expert) {
+        human_count(b, sizeof b, in->n_params_active);
+        printf(", %llu (%s) active per token", (unsigned long long)in->n_params_active, b);
+    }
+    printf("\n  %-12s", "tensors");
+    for (int t = 0; t < SLM_DTYPE_COUNT; t++)
+        if (in->n_tensors_of[t])
+            printf(" %s %u", slm_dtype_name((slm_dtype_t)t), in->n_tensors_of[t]);
+    human_bytes(a, sizeof a, in->n_bytes);
+    human_bytes(b, sizeof b, r->kv_bytes);
+    human_bytes(c, sizeof c, in->n_bytes + r->kv_bytes);
+    printf("\n  %-12s %s weights + %s KV cache (%u-token context) = %s\n", "memory", a, b,
+           r->n_ctx, c);
+    if (r->placement_error) {
+        printf("  %-12s cannot be placed: %s\n", "placement", r->placement_error);
+        return;
+    }
+    printf("  %-12s a one-token decoding step, %u nodes:\n", "placement", placed_nodes(r, NULL));
+    for (uint32_t i = 0; i < r->n_placement; i++) {
+        const char *dev = r->placement[i].device;
+        if (i && !strcmp(r->placement[i - 1].device, dev))
+            continue;
+        char names[SLM_OP_COUNT + 1][40];
+        const char *words[SLM_OP_COUNT + 1];
+        snprintf(names[0], sizeof names[0], "%u nodes:", placed_nodes(r, dev));
+        words[0] = names[0];
+        int n = 1;
+        for (uint32_t j = i; j < r->n_placement && !strcmp(r->placement[j].device, dev); j++) {
+            snprintf(names[n], sizeof names[n], "%s:%u", slm_op_name(r->placement[j].op),
+                     r->placement[j].n_nodes);
+            words[n] = names[n];
+            n++;
+        }
+        wrapped(dev, words, n);
+    }
+}
+
+static void print_model_json(const model_report_t *r)
+{
+    const slm_model_info_t *in = r->info;
+    printf(",\n  \"model\": {\n    ");
+    json_kv_str("path", in->path, 1);
+    json_kv_str("architecture", in->arch, 1);
+    json_kv_str("name", in->name, 1);
+    printf("\n    \"n_layer\": %u, \"n_embd\": %u, \"n_head\": %u, \"n_head_kv\": %u, "
+           "\"head_dim\": %u, \"n_ff\": %u, \"n_vocab\": %u, \"n_ctx_train\": %u,",
+           in->n_layer, in->n_embd, in->n_head, in->n_head_kv, in->head_dim, in->n_ff,
+           in->n_vocab, in->n_ctx_train);
+    printf("\n    \"n_expert\": %u, \"n_expert_used\": %u, \"n_params\": %llu, "
+           "\"n_params_active\": %llu,", in->n_expert, in->n_expert_used,
+           (unsigned long long)in->n_params, (unsigned long long)in->n_params_active);
+    printf("\n    \"tensor_types\": {");
+    int n = 0;
+    for (int t = 0; t < SLM_DTYPE_COUNT; t++)
+        if (in->n_tensors_of[t])
+            printf("%s\"%s\": %u", n++ ? ", " : "", slm_dtype_name((slm_dtype_t)t),
+                   in->n_tensors_of[t]);
+    printf("},\n    \"weight_bytes\": %llu, \"context\": %u, \"kv_cache_bytes\": %llu, "
+           "\"memory_bytes\": %llu,", (unsigned long long)in->n_bytes, r->n_ctx,
+           (unsigned long long)r->kv_bytes, (unsigned long long)(in->n_bytes + r->kv_bytes));
+    printf("\n    \"placement_error\": ");
+    if (r->placement_error)
+        json_str(r->placement_error);
+    else
+        fputs("null", stdout);
+    printf(",\n    \"placement\": [");
+    for (uint32_t i = 0; i < r->n_placement; i++) {
+        printf("%s\n      {", i ? "," : "");
+        json_kv_str("device", r->placement[i].device, 1);
+        json_kv_str("op", slm_op_name(r->placement[i].op), 1);
+        printf("\"nodes\": %u}", r->placement[i].n_nodes);
+    }
+    printf("\n    ]\n  }");
 }
 
 /* ------------------------------------------------------------------ main */
@@ -294,6 +449,7 @@ int main(int argc, char **argv)
     const char *plugins[MAX_PLUGIN_ARGS];
     uint32_t n_plugins = 0;
     int json = 0;
+    const char *model_path = NULL;
 
     opts.log = log_to_stderr;
     for (int i = 1; i < argc; i++) {
@@ -301,6 +457,8 @@ int main(int argc, char **argv)
         int has_value = i + 1 < argc;
         if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--model") && has_value) {
+            model_path = argv[++i];
         } else if (!strcmp(a, "--plugin") && has_value) {
             if (n_plugins == MAX_PLUGIN_ARGS) {
                 fprintf(stderr, "slm-probe: at most %d --plugin options\n", MAX_PLUGIN_ARGS);
@@ -335,13 +493,32 @@ int main(int argc, char **argv)
         fprintf(stderr, "slm-probe: %s\n", slm_last_error());
         return 1;
     }
-    if (json)
+    slm_model_t *model = NULL;
+    model_report_t report;
+    if (model_path) {
+        if (slm_model_open(rt, model_path, NULL, &model) != SLM_OK) {
+            fprintf(stderr, "slm-probe: %s\n", slm_last_error());
+            slm_runtime_destroy(rt);
+            return 1;
+        }
+        gather_model(rt, model, &report);
+    }
+    if (json) {
         print_json(rt);
-    else
+        if (model)
+            print_model_json(&report);
+        printf("\n}\n");
+    } else {
         print_text(rt);
+        if (model)
+            print_model_text(&report);
+    }
 
     const slm_device_desc_t *first = slm_runtime_device(rt, 0);
-    int usable = first && first->enabled;
+    int usable = first && first->enabled && (!model || !report.placement_error);
+    if (model)
+        free(report.placement);
+    slm_model_close(model);
     slm_runtime_destroy(rt);
     return usable ? 0 : 2;
 }
