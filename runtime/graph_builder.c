@@ -372,7 +372,9 @@ static slm_status_t data_target(slm_graph_builder_t *g, const char *fn,
 slm_status_t slm_graph_set_data(slm_graph_builder_t *g, slm_tensor_t *t,
                                 const void *data, size_t size)
 {
-    slm__tensor_t *r;
+    /* data_target sets r only on success; NULL keeps optimising builds
+    ** from warning that it may be read uninitialised. */
+    slm__tensor_t *r = NULL;
     slm_status_t st = data_target(g, "slm_graph_set_data", t, data, size, &r);
     if (st != SLM_OK)
         return st;
@@ -396,7 +398,7 @@ slm_status_t slm_graph_set_data(slm_graph_builder_t *g, slm_tensor_t *t,
 slm_status_t slm_graph_bind_host(slm_graph_builder_t *g, slm_tensor_t *t,
                                  const void *data, size_t size)
 {
-    slm__tensor_t *r;
+    slm__tensor_t *r = NULL; /* set by data_target on success, as above */
     slm_status_t st = data_target(g, "slm_graph_bind_host", t, data, size, &r);
     if (st != SLM_OK)
         return st;

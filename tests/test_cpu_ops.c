@@ -9,11 +9,16 @@
 ** non-contiguous views (permuted strides, padded rows) of sources and of
 ** COPY/SET_ROWS destinations. Quantised weights are made by quantisers
 ** written here and the reference dequantises them with its own code, from the
-** layout comments of graph.h.
+** layout comments of graph.h. MUL_MAT and MUL_MAT_ID follow graph.h's dot
+** product: the reference rounds activations to F16/BF16, or quantises them
+** to Q8_0/Q8_K blocks with quantisers of its own, and sums the exact integer
+** block products in double.
 **
 ** Tolerances: f32 results must satisfy |got - want| <= 1e-5 * max(1, |want|)
 ** (absolute below 1, relative above); GET_ROWS, COPY, SET_ROWS, ARGSORT and
-** TOP_K must be exact. NaN never passes.
+** TOP_K must be exact. NaN never passes. For MUL_MAT this is tight: using
+** unrounded F32 activations instead moves results by ~1e-3 (F16) to ~1e-2
+** (quantised weights).
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -428,39 +433,64 @@ static void quantize_q6_K(const float *x, uint8_t *b) /* 256 -> 210 bytes */
 
 /* ----------------------------------------- dequantisers of the test */
 
-/* Element j of one block, straight from the formulas of graph.h. */
+/* The integer parts of element j of one block, straight from the formulas
+** of graph.h: its quant, and for the K-quants its sub-block scale (and min). */
+static int quant_q4_0(const uint8_t *b, int j)
+{
+    return ((b[2 + j % 16] >> (4 * (j / 16))) & 0xF) - 8;
+}
+
+static int quant_q8_0(const uint8_t *b, int j)
+{
+    return (int8_t)b[2 + j];
+}
+
+static void parts_q4_K(const uint8_t *b, int j, int *sc, int *m, int *q)
+{
+    const uint8_t *S = b + 4, *qs = b + 16;
+    int s = j / 32;
+    if (s < 4) {
+        *sc = S[s] & 63;
+        *m = S[s + 4] & 63;
+    } else {
+        *sc = (S[s + 4] & 0xF) | ((S[s - 4] >> 6) << 4);
+        *m = (S[s + 4] >> 4) | ((S[s] >> 6) << 4);
+    }
+    *q = (qs[32 * (j / 64) + j % 32] >> (4 * (s % 2))) & 0xF;
+}
+
+static void parts_q6_K(const uint8_t *b, int j, int *sc, int *q)
+{
+    int h = j / 128, i = j % 128, l = i % 32, g = i / 32;
+    int lo = (b[64 * h + l + 32 * (g % 2)] >> (4 * (g / 2))) & 0xF;
+    int hi = (b[128 + 32 * h + l] >> (2 * g)) & 3;
+    *sc = (int8_t)b[192 + 8 * h + i / 16];
+    *q = (lo | hi << 4) - 32;
+}
+
+/* Element j of one block as a value. */
 static double ref_q4_0(const uint8_t *b, int j)
 {
-    return f16_at(b) * (((b[2 + j % 16] >> (4 * (j / 16))) & 0xF) - 8);
+    return f16_at(b) * quant_q4_0(b, j);
 }
 
 static double ref_q8_0(const uint8_t *b, int j)
 {
-    return f16_at(b) * (int8_t)b[2 + j];
+    return f16_at(b) * quant_q8_0(b, j);
 }
 
 static double ref_q4_K(const uint8_t *b, int j)
 {
-    const uint8_t *S = b + 4, *qs = b + 16;
-    int s = j / 32, sc, m;
-    if (s < 4) {
-        sc = S[s] & 63;
-        m = S[s + 4] & 63;
-    } else {
-        sc = (S[s + 4] & 0xF) | ((S[s - 4] >> 6) << 4);
-        m = (S[s + 4] >> 4) | ((S[s] >> 6) << 4);
-    }
-    int q = (qs[32 * (j / 64) + j % 32] >> (4 * (s % 2))) & 0xF;
+    int sc, m, q;
+    parts_q4_K(b, j, &sc, &m, &q);
     return f16_at(b) * sc * q - f16_at(b + 2) * m;
 }
 
 static double ref_q6_K(const uint8_t *b, int j)
 {
-    int h = j / 128, i = j % 128, l = i % 32, g = i / 32;
-    int lo = (b[64 * h + l + 32 * (g % 2)] >> (4 * (g / 2))) & 0xF;
-    int hi = (b[128 + 32 * h + l] >> (2 * g)) & 3;
-    int8_t sc = (int8_t)b[192 + 8 * h + i / 16];
-    return f16_at(b + 208) * sc * ((lo | hi << 4) - 32);
+    int sc, q;
+    parts_q6_K(b, j, &sc, &q);
+    return f16_at(b + 208) * sc * q;
 }
 
 /* Random weights in [-1, 1] for a tensor of any dtype but I32. */
@@ -508,6 +538,120 @@ static double wget(const slm_tensor_t *w, int64_t i0, int64_t i1, int64_t i2,
     default: fail();
     }
     return (float)v;
+}
+
+/* ------------------------------------- MUL_MAT's dot product, by the test */
+
+/* graph.h's activation quantisers, one block each, from its text: every step
+** in float as it says, ties away from zero for Q8_0 (lroundf) and to even
+** for Q8_K (lrintf in the default rounding mode). *da is the block scale. */
+static void act_q8_0(const float *v, int8_t q[32], double *da)
+{
+    float amax = 0;
+    for (int j = 0; j < 32; j++)
+        amax = fmaxf(amax, fabsf(v[j]));
+    float d = amax / 127;
+    float id = d != 0 ? 1 / d : 0;
+    for (int j = 0; j < 32; j++) {
+        float t = v[j] * id;
+        q[j] = (int8_t)lroundf(t);
+    }
+    *da = slm_f16_to_f32(slm_f32_to_f16(d));
+}
+
+static void act_q8_K(const float *v, int8_t q[256], double *da)
+{
+    float m = 0;
+    for (int j = 0; j < 256; j++)
+        if (fabsf(v[j]) > fabsf(m))
+            m = v[j];
+    if (m == 0) {
+        memset(q, 0, 256);
+        *da = 0;
+        return;
+    }
+    float iscale = -127 / m;
+    for (int j = 0; j < 256; j++) {
+        float t = iscale * v[j];
+        long r = lrintf(t);
+        q[j] = (int8_t)(r > 127 ? 127 : r);
+    }
+    float d = 1 / iscale;
+    *da = d;
+}
+
+/* An activation value as F16 or BF16 weights meet it. */
+static double act_round(slm_dtype_t wt, float v)
+{
+    if (wt == SLM_DTYPE_F16)
+        return slm_f16_to_f32(slm_f32_to_f16(v));
+    if (wt == SLM_DTYPE_BF16)
+        return slm_bf16_to_f32(slm_f32_to_bf16(v));
+    return v;
+}
+
+/* dot(w[:, n, i2, i3], x) of graph.h's MUL_MAT for a weight of any dtype but
+** I32; x holds K floats. Integer block sums are exact; the rest is double. */
+static double ref_dot(const slm_tensor_t *w, int64_t n, int64_t i2,
+                      int64_t i3, const float *x, int64_t K)
+{
+    double sum = 0;
+    int8_t q[256];
+    double da;
+    switch (w->dtype) {
+    case SLM_DTYPE_Q4_0:
+    case SLM_DTYPE_Q8_0:
+        for (int64_t i = 0; i < K / 32; i++) {
+            const uint8_t *b = (const uint8_t *)addr(w, i, n, i2, i3);
+            act_q8_0(x + 32 * i, q, &da);
+            long s = 0;
+            for (int j = 0; j < 32; j++)
+                s += (w->dtype == SLM_DTYPE_Q4_0 ? quant_q4_0(b, j)
+                                                 : quant_q8_0(b, j)) * q[j];
+            sum += (double)s * f16_at(b) * da;
+        }
+        return sum;
+    case SLM_DTYPE_Q4_K:
+        for (int64_t i = 0; i < K / 256; i++) {
+            const uint8_t *b = (const uint8_t *)addr(w, i, n, i2, i3);
+            act_q8_K(x + 256 * i, q, &da);
+            long s = 0, mins = 0;
+            for (int j = 0; j < 256; j++) {
+                int sc, m, qw;
+                parts_q4_K(b, j, &sc, &m, &qw);
+                s += (long)sc * qw * q[j];
+                mins += (long)m * q[j];
+            }
+            sum += f16_at(b) * da * (double)s -
+                   f16_at(b + 2) * da * (double)mins;
+        }
+        return sum;
+    case SLM_DTYPE_Q6_K:
+        for (int64_t i = 0; i < K / 256; i++) {
+            const uint8_t *b = (const uint8_t *)addr(w, i, n, i2, i3);
+            act_q8_K(x + 256 * i, q, &da);
+            long s = 0;
+            for (int j = 0; j < 256; j++) {
+                int sc, qw;
+                parts_q6_K(b, j, &sc, &qw);
+                s += (long)sc * qw * q[j];
+            }
+            sum += f16_at(b + 208) * da * (double)s;
+        }
+        return sum;
+    default:
+        for (int64_t k = 0; k < K; k++)
+            sum += getf(w, k, n, i2, i3) * act_round(w->dtype, x[k]);
+        return sum;
+    }
+}
+
+/* Row [:, i1, i2, i3] of an F32 tensor, into x[ne[0]]. */
+static void row_of(const slm_tensor_t *t, int64_t i1, int64_t i2, int64_t i3,
+                   float *x)
+{
+    for (int64_t k = 0; k < t->ne[0]; k++)
+        x[k] = (float)getf(t, k, i1, i2, i3);
 }
 
 /* ---------------------------------------------------- probe, ABI, buffers */
@@ -774,16 +918,17 @@ static void mul_mat_case(slm_dtype_t wt, int64_t K, int64_t N, int64_t M,
     slm_node_t node = mk(SLM_OP_MUL_MAT, y, w, x, NULL);
     run(&node);
     double *ref = ref_alloc(y);
+    float *xr = malloc((size_t)K * sizeof *xr);
+    assert_non_null(xr);
     for (int64_t b = 0; b < B; b++)
         for (int64_t a = 0; a < A; a++)
-            for (int64_t m = 0; m < M; m++)
-                for (int64_t n = 0; n < N; n++) {
-                    double sum = 0;
-                    for (int64_t k = 0; k < K; k++)
-                        sum += wget(w, k, n, a / (A / A0), b / (B / B0)) *
-                               getf(x, k, m, a, b);
-                    ref[flat(y, n, m, a, b)] = sum;
-                }
+            for (int64_t m = 0; m < M; m++) {
+                row_of(x, m, a, b, xr);
+                for (int64_t n = 0; n < N; n++)
+                    ref[flat(y, n, m, a, b)] =
+                        ref_dot(w, n, a / (A / A0), b / (B / B0), xr, K);
+            }
+    free(xr);
     char what[64];
     snprintf(what, sizeof what, "MUL_MAT %s K=%lld", slm_dtype_name(wt),
              (long long)K);
@@ -828,6 +973,42 @@ static void test_mul_mat_dtypes(void **state)
         mul_mat_case(wt, K1, 3, 1, 1, 1, 1, 1, false);
         mul_mat_case(wt, K2, 4, 3, 1, 1, 2, 1, true);
         mul_mat_case(wt, K1, 2, 2, 2, 1, 4, 1, false);
+    }
+}
+
+/* Activation blocks that are all zero (scale 0) next to ordinary ones, and
+** activations far from [-1, 1]: the dot product still follows graph.h. */
+static void test_mul_mat_activation_blocks(void **state)
+{
+    (void)state;
+    static const slm_dtype_t weights[] = {SLM_DTYPE_Q4_0, SLM_DTYPE_Q8_0,
+                                          SLM_DTYPE_Q4_K, SLM_DTYPE_Q6_K,
+                                          SLM_DTYPE_F16, SLM_DTYPE_BF16};
+    for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) {
+        slm_dtype_t wt = weights[i];
+        int64_t be = slm_dtype_is_quantized(wt) ? slm_dtype_block_elems(wt)
+                                                : 32;
+        int64_t K = 3 * be, N = 3, M = 2;
+        slm_tensor_t *w = tensor(wt, K, N, 1, 1);
+        slm_tensor_t *x = tensor(SLM_DTYPE_F32, K, M, 1, 1);
+        slm_tensor_t *y = tensor(SLM_DTYPE_F32, N, M, 1, 1);
+        fill_weights(w);
+        FOR4(x) {
+            int64_t blk = i0 / be;
+            double v = frand();
+            /* block 0 zero, block 1 large, block 2 tiny */
+            setf(x, i0, i1, i2, i3,
+                 blk == 0 ? 0.0 : blk == 1 ? 300 * v : 1e-3 * v);
+        }
+        slm_node_t node = mk(SLM_OP_MUL_MAT, y, w, x, NULL);
+        run(&node);
+        float xr[768];
+        for (int64_t m = 0; m < M; m++) {
+            row_of(x, m, 0, 0, xr);
+            for (int64_t n = 0; n < N; n++)
+                check_close(slm_dtype_name(wt), getf(y, n, m, 0, 0),
+                            ref_dot(w, n, 0, 0, xr, K), n, m, 0, 0);
+        }
     }
 }
 
@@ -1453,17 +1634,20 @@ static void mul_mat_id_case(slm_dtype_t wt, int64_t K, int64_t N, int64_t X,
     slm_node_t node = mk(SLM_OP_MUL_MAT_ID, y, w, x, ids);
     run(&node);
     double *ref = ref_alloc(y);
+    float *xr = malloc((size_t)K * sizeof *xr);
+    assert_non_null(xr);
     for (int64_t t = 0; t < T; t++)
         for (int64_t u = 0; u < U; u++) {
             int32_t e = geti(ids, u, t, 0, 0);
-            for (int64_t n = 0; n < N; n++) {
-                double sum = 0;
-                for (int64_t k = 0; k < K; k++)
-                    sum += wget(w, k, n, e, 0) * getf(x, k, u % U1, t, 0);
-                ref[flat(y, n, u, t, 0)] = sum;
-            }
+            row_of(x, u % U1, t, 0, xr);
+            for (int64_t n = 0; n < N; n++)
+                ref[flat(y, n, u, t, 0)] = ref_dot(w, n, e, 0, xr, K);
         }
-    check_all("MUL_MAT_ID", y, ref);
+    free(xr);
+    char what[64];
+    snprintf(what, sizeof what, "MUL_MAT_ID %s K=%lld", slm_dtype_name(wt),
+             (long long)K);
+    check_all(what, y, ref);
     free(ref);
 }
 
@@ -1473,6 +1657,7 @@ static void test_mul_mat_id(void **state)
     mul_mat_id_case(SLM_DTYPE_F32, 33, 5, 4, 2, 1, 3, false);  /* U1 == 1 */
     mul_mat_id_case(SLM_DTYPE_F32, 33, 5, 4, 2, 2, 3, true);   /* U1 == U */
     mul_mat_id_case(SLM_DTYPE_F16, 7, 3, 8, 3, 3, 1, true);
+    mul_mat_id_case(SLM_DTYPE_BF16, 40, 3, 2, 2, 1, 2, false);
     mul_mat_id_case(SLM_DTYPE_Q4_0, 64, 4, 4, 2, 1, 2, true);
     mul_mat_id_case(SLM_DTYPE_Q8_0, 32, 3, 3, 2, 2, 4, false);
     mul_mat_id_case(SLM_DTYPE_Q4_K, 256, 2, 3, 2, 2, 2, true);
@@ -1546,12 +1731,16 @@ static void test_chained_graph(void **state)
             ss += row[e] * row[e];
         }
         double rms = sqrt(ss / E + 1e-5f);
-        for (int64_t n = 0; n < N; n++) {
-            double sum = 0;
-            for (int64_t e = 0; e < E; e++)
-                sum += wget(w2, e, n, 0, 0) * (float)(row[e] / rms);
-            check_close("chained", getf(out, n, t, 0, 0), sum, n, t, 0, 0);
-        }
+        for (int64_t e = 0; e < E; e++)
+            check_close("chained norm", getf(hn, e, t, 0, 0), row[e] / rms,
+                        e, t, 0, 0);
+        /* The projection rounds its input to F16; it is checked on the norm
+        ** the graph computed, since an ulp off there may round otherwise. */
+        float xr[64];
+        row_of(hn, t, 0, 0, xr);
+        for (int64_t n = 0; n < N; n++)
+            check_close("chained", getf(out, n, t, 0, 0),
+                        ref_dot(w2, n, 0, 0, xr, E), n, t, 0, 0);
     }
 }
 
@@ -1738,6 +1927,7 @@ int main(void)
         T(test_mul_mat_f32),
         T(test_mul_mat_broadcast),
         T(test_mul_mat_dtypes),
+        T(test_mul_mat_activation_blocks),
         T(test_add_mul_div),
         T(test_scale_and_unary),
         T(test_swiglu_geglu),

@@ -169,6 +169,7 @@ static void test_llama256_q4_k(void **st) { (void)st; run_golden(&(golden_case_t
 static void test_llama256_q6_k(void **st) { (void)st; run_golden(&(golden_case_t){ "synth-llama256-s1-q6_k", QUANT_TOL }); }
 static void test_mixtral_f32(void **st) { (void)st; run_golden(&(golden_case_t){ "synth-mixtral-s1", FLOAT_TOL }); }
 static void test_mixtral_q8_0(void **st) { (void)st; run_golden(&(golden_case_t){ "synth-mixtral-s1-q8_0", QUANT_TOL }); }
+static void test_mixtral_q4_0(void **st) { (void)st; run_golden(&(golden_case_t){ "synth-mixtral-s1-q4_0", QUANT_TOL }); }
 static void test_phi3_f32(void **st) { (void)st; run_golden(&(golden_case_t){ "synth-phi3-s1", FLOAT_TOL }); }
 static void test_gemma_f32(void **st) { (void)st; run_golden(&(golden_case_t){ "synth-gemma-s1", FLOAT_TOL }); }
 static void test_gemma2_f32(void **st) { (void)st; run_golden(&(golden_case_t){ "synth-gemma2-s1", FLOAT_TOL }); }
@@ -268,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_llama256_q6_k),
         cmocka_unit_test(test_mixtral_f32),
         cmocka_unit_test(test_mixtral_q8_0),
+        cmocka_unit_test(test_mixtral_q4_0),
         cmocka_unit_test(test_phi3_f32),
         cmocka_unit_test(test_gemma_f32),
         cmocka_unit_test(test_gemma2_f32),

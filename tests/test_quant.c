@@ -1,10 +1,14 @@
 /*
 ** test_quant.c -- element formats: block-quantised dequantisation through the
-** scalar reference backend, and the f16/bf16 conversions of slm/graph.h.
+** scalar reference backend, the f16/bf16 conversions of slm/graph.h, and the
+** activation quantisers (Q8_0, Q8_K) of MUL_MAT.
 **
 ** Blocks are built byte by byte; the expected values are worked out by hand
 ** (spot checks with the arithmetic in comments) or from the layout comments
 ** of graph.h, never from backend code. GET_ROWS must reproduce them exactly.
+** The activation quantisers have no dtype of their own, so they are called
+** directly (cpu_internal.h) on hand-picked rows, and once more end to end
+** through MUL_MAT, whose results here are exact.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +23,8 @@
 #include <string.h>
 
 #include "slm/backend.h"
+
+#include "../backends/cpu/cpu_internal.h"
 
 slm_status_t slm_plugin_init(const slm_host_t *host, const slm_backend_t **out);
 
@@ -447,6 +453,287 @@ static void test_bf16(void **state)
     assert_true((n & 0x7F80) == 0x7F80 && (n & 0x7F) != 0);
 }
 
+/* ------------------------------------------------ activation quantisers */
+
+/* Rows of 32 (Q8_0) and 256 (Q8_K) activations; unnamed elements are 0. */
+
+/* Q8_0 block A: amax 127 from a negative element, so d = 1 and id = 1
+** exactly and q = roundf(x): ties go away from zero. */
+static void row_q8_0_a(float *x)
+{
+    memset(x, 0, 32 * sizeof *x);
+    x[0] = -127, x[1] = 2.5f, x[2] = -2.5f, x[3] = 0.5f, x[4] = -0.5f;
+    x[5] = 1.5f, x[6] = 126.5f, x[7] = 3.49f, x[8] = -0.49f;
+}
+static const int8_t q8_0_a[9] = {-127, 3, -3, 1, -1, 2, 127, 3, 0};
+
+/* Q8_0 block R: amax 1, so d = 1/127 = 0.0078740157 in float, stored as the
+** f16 0x2008 = 2^-7 * (1 + 8/1024) = 0.00787353515625. q uses the float d:
+** 0.7913 * 127 = 100.4951 -> 100 (the f16 d would give 100.5012 -> 101);
+** -0.25 * 127 = -31.75 -> -32. */
+static void row_q8_0_r(float *x)
+{
+    memset(x, 0, 32 * sizeof *x);
+    x[0] = 1, x[1] = 0.7913f, x[2] = -0.25f;
+}
+
+static void test_act_q8_0(void **state)
+{
+    (void)state;
+    float x[4 * 32];
+    row_q8_0_a(x);
+    memset(x + 32, 0, 32 * sizeof *x); /* all zero: d = 0, q = 0 */
+    row_q8_0_r(x + 64);
+    /* amax 1e-6: d = 7.9e-9 is below half the smallest f16 subnormal
+    ** (2^-25 = 3.0e-8) and stores as 0, but q still uses the float d. */
+    memset(x + 96, 0, 32 * sizeof *x);
+    x[96] = 1e-6f, x[97] = -0.25e-6f;
+
+    slm_block_q8_0 b[4];
+    memset(b, 0xAB, sizeof b);
+    cpu_quantize_row_q8_0(x, 128, b);
+
+    assert_int_equal(b[0].d, 0x3C00); /* 1.0 */
+    for (int j = 0; j < 32; j++)
+        assert_int_equal(b[0].qs[j], j < 9 ? q8_0_a[j] : 0);
+
+    assert_int_equal(b[1].d, 0x0000);
+    for (int j = 0; j < 32; j++)
+        assert_int_equal(b[1].qs[j], 0);
+
+    assert_int_equal(b[2].d, 0x2008);
+    assert_int_equal(b[2].qs[0], 127);
+    assert_int_equal(b[2].qs[1], 100);
+    assert_int_equal(b[2].qs[2], -32);
+    for (int j = 3; j < 32; j++)
+        assert_int_equal(b[2].qs[j], 0);
+
+    assert_int_equal(b[3].d, 0x0000);
+    assert_int_equal(b[3].qs[0], 127);
+    assert_int_equal(b[3].qs[1], -32); /* -31.75 */
+}
+
+/* Q8_K block P: the largest magnitude is positive (127), so iscale = -1,
+** d = -1 and q = rint(-x), ties to even. x[16] = -127 has the same
+** magnitude but comes later. */
+static void row_q8_K_p(float *x)
+{
+    memset(x, 0, 256 * sizeof *x);
+    x[0] = 127, x[1] = 2.5f, x[2] = -2.5f, x[3] = 3.5f, x[4] = 0.5f;
+    x[5] = -1.5f, x[16] = -127, x[17] = 1.49f, x[255] = 100;
+}
+
+/* Q8_K block N: -127 comes before 127, so m = -127, iscale = 1, d = 1. */
+static void row_q8_K_n(float *x)
+{
+    memset(x, 0, 256 * sizeof *x);
+    x[0] = -127, x[1] = 127, x[2] = 2.5f, x[3] = -3.5f, x[4] = 126.5f;
+}
+
+static void test_act_q8_K(void **state)
+{
+    (void)state;
+    float *x = calloc(4 * 256, sizeof *x);
+    cpu_block_q8_K *b = malloc(4 * sizeof *b);
+    assert_non_null(x);
+    assert_non_null(b);
+    row_q8_K_p(x);
+    row_q8_K_n(x + 256);
+    /* block 2 all zero: d = 0, q = 0, bsums = 0 */
+    /* block 3: m = 63.5 makes iscale = -2 and d = -0.5 exactly */
+    x[768] = 63.5f, x[769] = 1.25f, x[770] = -0.75f, x[771] = 0.25f;
+    x[772] = -63.5f;
+    memset(b, 0xAB, 4 * sizeof *b);
+    cpu_quantize_row_q8_K(x, 1024, b);
+
+    static const int8_t qp[6] = {-127, -2, 2, -4, 0, 2};
+    assert_true(b[0].d == -1.0f);
+    for (int j = 0; j < 256; j++) {
+        int want = j < 6 ? qp[j] : j == 16 ? 127 : j == 17 ? -1
+                 : j == 255 ? -100 : 0;
+        assert_int_equal(b[0].qs[j], want);
+    }
+    for (int g = 0; g < 16; g++) /* -127-2+2-4+0+2; 127-1; -100 */
+        assert_int_equal(b[0].bsums[g],
+                         g == 0 ? -129 : g == 1 ? 126 : g == 15 ? -100 : 0);
+
+    static const int8_t qn[5] = {-127, 127, 2, -4, 126};
+    assert_true(b[1].d == 1.0f);
+    for (int j = 0; j < 256; j++)
+        assert_int_equal(b[1].qs[j], j < 5 ? qn[j] : 0);
+    for (int g = 0; g < 16; g++)
+        assert_int_equal(b[1].bsums[g], g == 0 ? 124 : 0);
+
+    assert_true(b[2].d == 0.0f);
+    for (int j = 0; j < 256; j++)
+        assert_int_equal(b[2].qs[j], 0);
+    for (int g = 0; g < 16; g++)
+        assert_int_equal(b[2].bsums[g], 0);
+
+    /* -127, rint(-2.5) = -2, rint(1.5) = 2, rint(-0.5) = 0, 127 */
+    static const int8_t qh[5] = {-127, -2, 2, 0, 127};
+    assert_true(b[3].d == -0.5f);
+    for (int j = 0; j < 256; j++)
+        assert_int_equal(b[3].qs[j], j < 5 ? qh[j] : 0);
+    for (int g = 0; g < 16; g++)
+        assert_int_equal(b[3].bsums[g], 0);
+    free(x);
+    free(b);
+}
+
+/* A block holding an infinity or NaN gets a NaN scale and zero quants, so
+** that the dot product is NaN; the other blocks of the row are unaffected. */
+static void test_act_non_finite(void **state)
+{
+    (void)state;
+    float x[512] = {0};
+    x[3] = NAN;
+    x[32] = 1.0f;
+    slm_block_q8_0 b8[2];
+    cpu_quantize_row_q8_0(x, 64, b8);
+    assert_true(isnan(slm_f16_to_f32(b8[0].d)));
+    for (int j = 0; j < 32; j++)
+        assert_int_equal(b8[0].qs[j], 0);
+    assert_int_equal(b8[1].d, 0x2008); /* 1/127 as in block R */
+    assert_int_equal(b8[1].qs[0], 127);
+
+    x[3] = 0;
+    x[300] = -INFINITY;
+    x[0] = 2.0f;
+    cpu_block_q8_K *bk = malloc(2 * sizeof *bk);
+    assert_non_null(bk);
+    cpu_quantize_row_q8_K(x, 512, bk);
+    assert_true(bk[0].d == 1.0f / -63.5f); /* iscale = -127 / 2 exactly */
+    assert_int_equal(bk[0].qs[0], -127);
+    assert_true(isnan(bk[1].d));
+    for (int j = 0; j < 256; j++)
+        assert_int_equal(bk[1].qs[j], 0);
+    for (int g = 0; g < 16; g++)
+        assert_int_equal(bk[1].bsums[g], 0);
+    free(bk);
+}
+
+/* What F16 and BF16 weights meet: activations rounded to nearest even. */
+static void test_act_round(void **state)
+{
+    (void)state;
+    assert_int_equal(cpu_act_row_bytes(SLM_DTYPE_Q4_0, 64), 2 * 34);
+    assert_int_equal(cpu_act_row_bytes(SLM_DTYPE_Q8_0, 32), 34);
+    assert_int_equal(cpu_act_row_bytes(SLM_DTYPE_Q4_K, 512), 2 * 292);
+    assert_int_equal(cpu_act_row_bytes(SLM_DTYPE_Q6_K, 256), 292);
+    assert_int_equal(cpu_act_row_bytes(SLM_DTYPE_F16, 5), 20);
+    /* 1 + 2^-12 is halfway between the f16 neighbours 1 and 1 + 2^-11;
+    ** 1 + 3 * 2^-12 halfway between 1 + 2^-11 and 1 + 2^-10 (even). */
+    const float x[3] = {1 + 0x1p-12f, 1 + 3 * 0x1p-12f, -65520.0f};
+    float got[3];
+    cpu_prepare_act_row(SLM_DTYPE_F16, x, 3, got);
+    assert_true(got[0] == 1.0f);
+    assert_true(got[1] == 1 + 0x1p-10f);
+    assert_true(isinf(got[2]) && got[2] < 0); /* past the f16 range */
+    /* bf16 keeps 8 bits: 1 + 2^-8 is halfway, 1 + 3 * 2^-8 too (even up). */
+    const float y[2] = {1 + 0x1p-8f, 1 + 3 * 0x1p-8f};
+    cpu_prepare_act_row(SLM_DTYPE_BF16, y, 2, got);
+    assert_true(got[0] == 1.0f);
+    assert_true(got[1] == 1 + 0x1p-6f);
+    cpu_prepare_act_row(SLM_DTYPE_F32, y, 2, got);
+    assert_true(got[0] == y[0] && got[1] == y[1]);
+}
+
+/* MUL_MAT of one weight row (`bytes` bytes of dtype t, K elements) with one
+** F32 activation row x[K]; returns dst[0]. */
+static float mul_mat_1x1(Fixture *f, slm_dtype_t t, const void *row,
+                         size_t bytes, int64_t K, const float *x)
+{
+    const slm_backend_t *be = f->be;
+    void *wbuf, *wbase, *xbuf, *xbase, *dbuf, *dbase;
+    size_t xb = (size_t)K * 4;
+    assert_int_equal(be->buffer_alloc(f->dev, bytes, SLM_BUFFER_WEIGHTS,
+                                      &wbuf, &wbase), SLM_OK);
+    assert_int_equal(be->buffer_alloc(f->dev, xb, SLM_BUFFER_IO, &xbuf,
+                                      &xbase), SLM_OK);
+    assert_int_equal(be->buffer_alloc(f->dev, 4, SLM_BUFFER_IO, &dbuf,
+                                      &dbase), SLM_OK);
+    assert_int_equal(be->buffer_write(f->dev, wbuf, 0, row, bytes), SLM_OK);
+    assert_int_equal(be->buffer_write(f->dev, xbuf, 0, x, xb), SLM_OK);
+    size_t bb = slm_dtype_block_bytes(t);
+    slm_tensor_t w = {.dtype = t, .ne = {K, 1, 1, 1},
+                      .nb = {bb, bytes, bytes, bytes},
+                      .buffer = wbuf, .data = wbase};
+    slm_tensor_t xt = {.dtype = SLM_DTYPE_F32, .ne = {K, 1, 1, 1},
+                       .nb = {4, xb, xb, xb}, .buffer = xbuf, .data = xbase};
+    slm_tensor_t dst = {.dtype = SLM_DTYPE_F32, .ne = {1, 1, 1, 1},
+                        .nb = {4, 4, 4, 4}, .buffer = dbuf, .data = dbase};
+    slm_node_t node = {.op = SLM_OP_MUL_MAT, .dst = &dst, .src = {&w, &xt}};
+    slm_graph_t graph = {1, &node};
+    assert_true(be->supports_node(f->dev, &node));
+    assert_int_equal(be->graph_compute(f->dev, &graph), SLM_OK);
+    float out;
+    assert_int_equal(be->buffer_read(f->dev, dbuf, 0, &out, 4), SLM_OK);
+    be->buffer_free(f->dev, wbuf);
+    be->buffer_free(f->dev, xbuf);
+    be->buffer_free(f->dev, dbuf);
+    return out;
+}
+
+/* The quantised activations as MUL_MAT sees them, with weights whose every
+** element is 1 so that the dot product sums the activation quants. Each
+** result is exact in float, and differs from the F32 dot product. */
+static void test_mul_mat_quantises_activations(void **state)
+{
+    Fixture *f = *state;
+    float x[256];
+
+    /* Q8_0 weight, d = 1 and every quant 1, against blocks A and R:
+    ** A: (-127 + 3 - 3 + 1 - 1 + 2 + 127 + 3) * 1 = 5;
+    ** R: (127 + 100 - 32) * 0.00787353515625 = 1.53533935546875.
+    ** (The F32 activations would give 6.5413.) */
+    uint8_t q8[68];
+    for (int b = 0; b < 2; b++) {
+        q8[34 * b] = 0x00, q8[34 * b + 1] = 0x3C;
+        memset(q8 + 34 * b + 2, 1, 32);
+    }
+    row_q8_0_a(x);
+    row_q8_0_r(x + 32);
+    assert_true(mul_mat_1x1(f, SLM_DTYPE_Q8_0, q8, sizeof q8, 64, x) ==
+                6.53533935546875f);
+
+    /* Q4_0 weight, d = 1 and every nibble 9 (9 - 8 = 1), against block A: 5. */
+    uint8_t q4[18] = {0x00, 0x3C};
+    memset(q4 + 2, 0x99, 16);
+    row_q8_0_a(x);
+    assert_true(mul_mat_1x1(f, SLM_DTYPE_Q4_0, q4, sizeof q4, 32, x) == 5.0f);
+
+    /* Q6_K weight, d = 1, scales 1, every quant 33 (low nibble 1, high bits
+    ** 2), against block N: d = 1 and the quants sum to 124 (F32: 125.5). */
+    uint8_t q6[210];
+    memset(q6, 0x11, 128);
+    memset(q6 + 128, 0xAA, 64);
+    memset(q6 + 192, 1, 16);
+    q6[208] = 0x00, q6[209] = 0x3C;
+    row_q8_K_n(x);
+    assert_true(mul_mat_1x1(f, SLM_DTYPE_Q6_K, q6, sizeof q6, 256, x) ==
+                124.0f);
+
+    /* Q4_K weight, d = dmin = 1, every scale and min 1, every quant 2, so
+    ** every element is 1 * 2 - 1 = 1; against block P (d = -1, quants summing
+    ** to -129 + 126 - 100 = -103): (1 * -1) * (2 * -103) - (1 * -1) * -103
+    ** = 206 - 103 = 103 (F32: 103.99). */
+    uint8_t q4k[144] = {0x00, 0x3C, 0x00, 0x3C,
+                        1, 1, 1, 1, 1, 1, 1, 1, 0x11, 0x11, 0x11, 0x11};
+    memset(q4k + 16, 0x22, 128);
+    row_q8_K_p(x);
+    assert_true(mul_mat_1x1(f, SLM_DTYPE_Q4_K, q4k, sizeof q4k, 256, x) ==
+                103.0f);
+
+    /* A NaN activation makes the result NaN, as with F32 activations. */
+    x[7] = NAN;
+    assert_true(isnan(mul_mat_1x1(f, SLM_DTYPE_Q4_K, q4k, sizeof q4k, 256,
+                                  x)));
+    row_q8_0_a(x);
+    x[7] = INFINITY;
+    assert_true(isnan(mul_mat_1x1(f, SLM_DTYPE_Q4_0, q4, sizeof q4, 32, x)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -459,6 +746,12 @@ int main(void)
         cmocka_unit_test(test_f16_exhaustive),
         cmocka_unit_test(test_f16_rounding),
         cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_act_q8_0),
+        cmocka_unit_test(test_act_q8_K),
+        cmocka_unit_test(test_act_non_finite),
+        cmocka_unit_test(test_act_round),
+        cmocka_unit_test_setup_teardown(test_mul_mat_quantises_activations,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,8 @@
 **   cpu_backend.c  entry point, probe, devices, buffers, the graph loop
 **   cpu_check.c    which nodes are valid (supports_node, graph_compute)
 **   cpu_ops.c      one function per op
-**   cpu_quant.c    element formats: F16/BF16 loads and stores, dequantisation
+**   cpu_quant.c    element formats: F16/BF16 loads and stores, dequantisation,
+**                  activation quantisation and the dot products of MUL_MAT
 */
 #ifndef SLM_CPU_INTERNAL_H
 #define SLM_CPU_INTERNAL_H
@@ -56,5 +57,44 @@ void cpu_store(slm_dtype_t dtype, void *p, float v);
 ** multiple of the block's element count. */
 void cpu_dequantize_row(slm_dtype_t dtype, const void *row, size_t nb0,
                         int64_t n, float *out);
+
+/*
+** Activation quantisation for MUL_MAT and MUL_MAT_ID (slm/graph.h defines the
+** arithmetic): a weight of a quantised dtype is multiplied not with the F32
+** activations themselves but with their Q8_0 (for Q4_0, Q8_0 weights) or
+** Q8_K (for Q4_K, Q6_K weights) blocks; F16 and BF16 weights meet
+** activations rounded to their own type.
+*/
+
+/* Q8_K: 256 activations x[j] = d * qs[j]; bsums[g] = sum of qs[16g .. 16g+15].
+** d is a float and may be negative. Only ever an intermediate of MUL_MAT,
+** never a tensor dtype, so it is declared here and not in graph.h. */
+typedef struct cpu_block_q8_K {
+    float d;                       /* scale */
+    int8_t qs[SLM_QK_K];           /* quants */
+    int16_t bsums[SLM_QK_K / 16];  /* sums of 16 quants, for the Q4_K mins */
+} cpu_block_q8_K;
+
+/* Quantise n floats (a multiple of 32, resp. 256) to n / 32 Q8_0 blocks,
+** resp. n / 256 Q8_K blocks, as MUL_MAT does to each src1 row. */
+void cpu_quantize_row_q8_0(const float *x, int64_t n, slm_block_q8_0 *out);
+void cpu_quantize_row_q8_K(const float *x, int64_t n, cpu_block_q8_K *out);
+
+/* Bytes that cpu_prepare_act_row writes for a row of n activations meeting
+** weights of dtype `wtype`. */
+size_t cpu_act_row_bytes(slm_dtype_t wtype, int64_t n);
+
+/* Turn one F32 src1 row of n elements into what weights of dtype `wtype`
+** are multiplied with: Q8_0 or Q8_K blocks, or (F32, F16, BF16) n floats
+** rounded to wtype. act must hold cpu_act_row_bytes(wtype, n) bytes,
+** aligned as malloc aligns. */
+void cpu_prepare_act_row(slm_dtype_t wtype, const float *x, int64_t n,
+                         void *act);
+
+/* The MUL_MAT dot product of one weight row of dtype `wtype` and n elements
+** (element, or block, i at w_row + i * nb0) with a row that
+** cpu_prepare_act_row made for the same wtype and n. */
+double cpu_dot_row(slm_dtype_t wtype, const void *w_row, size_t nb0,
+                   const void *act, int64_t n);
 
 #endif /* SLM_CPU_INTERNAL_H */

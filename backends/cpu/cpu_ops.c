@@ -5,9 +5,11 @@
 ** Every tensor is addressed through its nb strides, sources and destination
 ** alike, so any view (permuted, sliced, padded) works without a copy. Loops
 ** run over the four indices in ne order with i0 fastest. Arithmetic is done
-** in double and rounded to float once when stored; sums (dot products, norms,
-** softmax denominators) accumulate in double. cpu_check_node has already
-** checked dtypes and shapes; what is left to check here is data: ids.
+** in double and rounded to float once when stored; sums (norms, softmax
+** denominators, F32/F16/BF16 dot products) accumulate in double. The one
+** exception is MUL_MAT with quantised weights, whose float arithmetic graph.h
+** fixes step by step (cpu_quant.c). cpu_check_node has already checked
+** dtypes and shapes; what is left to check here is data: ids.
 */
 #include <math.h>
 #include <stdbool.h>
@@ -58,14 +60,6 @@ static void get_row(const slm_tensor_t *t, int64_t i1, int64_t i2, int64_t i3,
                     float *out)
 {
     cpu_dequantize_row(t->dtype, at(t, 0, i1, i2, i3), t->nb[0], t->ne[0], out);
-}
-
-static double dot(const float *a, const float *b, int64_t n)
-{
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        sum += (double)a[i] * (double)b[i];
-    return sum;
 }
 
 static slm_status_t no_memory(const slm_node_t *node, uint32_t index,
@@ -137,9 +131,47 @@ static slm_status_t op_rms_norm(const slm_node_t *node)
 
 /* ------------------------------------------------------------- MUL_MAT */
 
-/* dst[n, m, a, b] = sum_k w[k, n, a / (A / A0), b / (B / B0)] * x[k, m, a, b].
-** Consecutive groups of A / A0 activation matrices share one weight matrix
-** (grouped-query attention: several query heads per KV head). */
+/* Scratch of MUL_MAT and MUL_MAT_ID: one src1 row as floats, and as what
+** the weights are multiplied with (cpu_prepare_act_row). */
+typedef struct ActRow {
+    float *x;
+    void *act;
+} ActRow;
+
+static slm_status_t act_row_alloc(ActRow *r, const slm_node_t *node,
+                                  uint32_t index, slm_dtype_t wtype, int64_t K)
+{
+    size_t x_bytes = (size_t)K * sizeof(float);
+    size_t act_bytes = cpu_act_row_bytes(wtype, K);
+    r->x = malloc(x_bytes);
+    r->act = malloc(act_bytes);
+    if (!r->x || !r->act) {
+        free(r->x);
+        free(r->act);
+        return no_memory(node, index, x_bytes + act_bytes);
+    }
+    return SLM_OK;
+}
+
+static void act_row_free(ActRow *r)
+{
+    free(r->x);
+    free(r->act);
+}
+
+/* Row [:, i1, i2, i3] of src1 made ready for weights of dtype wtype. */
+static void act_row_load(ActRow *r, const slm_tensor_t *x, slm_dtype_t wtype,
+                         int64_t i1, int64_t i2, int64_t i3)
+{
+    get_row(x, i1, i2, i3, r->x);
+    cpu_prepare_act_row(wtype, r->x, x->ne[0], r->act);
+}
+
+/* dst[n, m, a, b] = dot(w[:, n, a / (A / A0), b / (B / B0)], x[:, m, a, b]),
+** the dot product of graph.h for w's dtype (activations quantised for
+** quantised weights). Consecutive groups of A / A0 activation matrices share
+** one weight matrix (grouped-query attention: several query heads per KV
+** head). Each activation row is prepared once for all N weight rows. */
 static slm_status_t op_mul_mat(const slm_node_t *node, uint32_t index)
 {
     const slm_tensor_t *w = node->src[0], *x = node->src[1];
@@ -148,24 +180,21 @@ static slm_status_t op_mul_mat(const slm_node_t *node, uint32_t index)
     int64_t A = x->ne[2], B = x->ne[3];
     int64_t group_a = A / w->ne[2], group_b = B / w->ne[3];
 
-    size_t bytes = (size_t)K * sizeof(float);
-    float *w_row = malloc(bytes), *x_row = malloc(bytes);
-    if (!w_row || !x_row) {
-        free(w_row);
-        free(x_row);
-        return no_memory(node, index, 2 * bytes);
-    }
+    ActRow row;
+    slm_status_t st = act_row_alloc(&row, node, index, w->dtype, K);
+    if (st != SLM_OK)
+        return st;
     for (int64_t b = 0; b < B; b++)
         for (int64_t a = 0; a < A; a++)
-            for (int64_t n = 0; n < N; n++) {
-                get_row(w, n, a / group_a, b / group_b, w_row);
-                for (int64_t m = 0; m < M; m++) {
-                    get_row(x, m, a, b, x_row);
-                    set(dst, n, m, a, b, dot(w_row, x_row, K));
+            for (int64_t m = 0; m < M; m++) {
+                act_row_load(&row, x, w->dtype, m, a, b);
+                for (int64_t n = 0; n < N; n++) {
+                    const char *w_row = at(w, 0, n, a / group_a, b / group_b);
+                    set(dst, n, m, a, b,
+                        cpu_dot_row(w->dtype, w_row, w->nb[0], row.act, K));
                 }
             }
-    free(w_row);
-    free(x_row);
+    act_row_free(&row);
     return SLM_OK;
 }
 
@@ -513,7 +542,8 @@ static slm_status_t op_sort(const slm_node_t *node, uint32_t index)
 /* ---------------------------------------------------------- MUL_MAT_ID */
 
 /* src0 [K, N, X] experts, src1 [K, U1, T], ids [U, T] -> dst [N, U, T]:
-** token t's u-th chosen expert ids[u, t] applied to src1[:, u % U1, t]. */
+** token t's u-th chosen expert ids[u, t] applied to src1[:, u % U1, t], with
+** MUL_MAT's dot product. */
 static slm_status_t op_mul_mat_id(const slm_node_t *node, uint32_t index)
 {
     const slm_tensor_t *w = node->src[0], *x = node->src[1];
@@ -521,29 +551,25 @@ static slm_status_t op_mul_mat_id(const slm_node_t *node, uint32_t index)
     int64_t K = w->ne[0], N = w->ne[1], X = w->ne[2];
     int64_t U = ids->ne[0], T = ids->ne[1], U1 = x->ne[1];
 
-    size_t bytes = (size_t)K * sizeof(float);
-    float *w_row = malloc(bytes), *x_row = malloc(bytes);
-    if (!w_row || !x_row) {
-        free(w_row);
-        free(x_row);
-        return no_memory(node, index, 2 * bytes);
-    }
+    ActRow row;
+    slm_status_t st = act_row_alloc(&row, node, index, w->dtype, K);
+    if (st != SLM_OK)
+        return st;
     for (int64_t t = 0; t < T; t++)
         for (int64_t u = 0; u < U; u++) {
             int32_t e = get_i32(ids, u, t, 0, 0);
             if (e < 0 || e >= X) {
-                free(w_row);
-                free(x_row);
+                act_row_free(&row);
                 return bad_id(node, index, "expert id", e, X);
             }
-            get_row(x, u % U1, t, 0, x_row);
+            act_row_load(&row, x, w->dtype, u % U1, t, 0);
             for (int64_t n = 0; n < N; n++) {
-                get_row(w, n, e, 0, w_row);
-                set(dst, n, u, t, 0, dot(w_row, x_row, K));
+                const char *w_row = at(w, 0, n, e, 0);
+                set(dst, n, u, t, 0,
+                    cpu_dot_row(w->dtype, w_row, w->nb[0], row.act, K));
             }
         }
-    free(w_row);
-    free(x_row);
+    act_row_free(&row);
     return SLM_OK;
 }
 

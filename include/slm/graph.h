@@ -365,12 +365,57 @@ static inline int slm_tensor_is_contiguous(const slm_tensor_t *t)
 **            src0[:, ids[j, b2, b3], b2, b3], dequantised exactly.
 ** RMS_NORM   src0 F32 -> dst F32 same shape; per row of ne[0]:
 **            y = x / sqrt(mean(x^2) + f[0]).  f[0] = eps.
-** MUL_MAT    src0 [K, N, A0, B0] any dtype (the weight), src1 F32
+** MUL_MAT    src0 [K, N, A0, B0] any dtype but I32 (the weight), src1 F32
 **            [K, M, A, B] with A0 dividing A and B0 dividing B ->
-**            dst F32 [N, M, A, B]: dst[n, m, a, b] = sum_k
-**            src0[k, n, a / (A / A0), b / (B / B0)] * src1[k, m, a, b].
+**            dst F32 [N, M, A, B]: dst[n, m, a, b] =
+**            dot(src0[:, n, a / (A / A0), b / (B / B0)], src1[:, m, a, b]).
 **            (Each group of A / A0 consecutive src1 matrices shares one
 **            src0 matrix: grouped-query attention.)
+**            dot(w, x) of a weight row w and a src1 row x (K elements) is
+**            defined as GGUF runtimes compute it: x is first converted to
+**            the weight's activation type, so a quantised weight is never
+**            multiplied with exact F32 activations. "float" below is IEEE
+**            binary32 with round-to-nearest-even, one rounding per operation
+**            (no fused multiply-add where the order is spelled out).
+**            F32   sum_k w[k] * x[k], accumulated in float or wider.
+**            F16, BF16  each x[k] is first rounded to w's dtype (nearest
+**                  even); then sum_k w[k] * x[k]: every product is exact in
+**                  float, and the sum is accumulated in float or wider.
+**            Q4_0, Q8_0  x is quantised to Q8_0 blocks of 32. For each block
+**                  with elements v[0..31]: amax = max |v[j]|; d = amax / 127;
+**                  id = d != 0 ? 1 / d : 0, both in float and id taken from
+**                  d before any f16 rounding; q[j] = roundf(v[j] * id) (the
+**                  product in float, ties away from zero); the block keeps
+**                  d as an f16 (nearest even), and da is that f16's value.
+**                  Then for weight block i with scale dw (its f16 d) and
+**                  integer quants qw[j] (Q4_0: nibble - 8; Q8_0: qs[j]):
+**                  s_i = sum_j qw[j] * q[j], exact in integers, and
+**                  dot = sum over i in order of (float)s_i * (dw * da), all
+**                  in float.
+**            Q4_K, Q6_K  x is quantised to Q8_K blocks of 256 (float d,
+**                  int8 q[256]). For each block: mx = the first element of
+**                  largest magnitude; if mx == 0, d = 0 and every q[j] = 0;
+**                  else iscale = -127 / mx, q[j] = min(127, rint(iscale *
+**                  v[j])) (product in float, ties to even) and d = 1 / iscale
+**                  (all float; d < 0 when mx > 0). For super-block i:
+**                  Q4_K (sc, m, 4-bit qw as in its layout above):
+**                  S = sum_s sc[s] * sum_l qw * q and Mn = sum_s m[s] *
+**                  sum_l q, the inner sums over the 32 elements of
+**                  sub-block s, both exact integers; then
+**                  dot += (d_w * d) * (float)S, dot -= (dmin_w * d) *
+**                  (float)Mn, in float, d_w and dmin_w the f16 scales.
+**                  Q6_K (scales, 6-bit qw as in its layout above): S =
+**                  sum_g scales[g] * sum_l (qw - 32) * q over the 16 groups
+**                  of 16, exact; dot += (d_w * d) * (float)S.
+**                  dot starts at 0 and super-blocks are taken in order.
+**            A Q8_0 or Q8_K block holding an infinity or NaN gets a NaN
+**            scale and zero quants instead, so such a dot is NaN.
+**            Implementations may sum in another order or width (the blocks'
+**            float terms, or lanes of them). The quantised activations are
+**            what moves results, so they should follow the rules above bit
+**            for bit. (llama.cpp's x86 kernels compute id as 127 / amax and
+**            round Q8_0 ties to even; that gives other quants only where
+**            v[j] * id lies within an ulp of a half-integer.)
 ** ADD, MUL, DIV  src0 F32, src1 F32 dividing src0 (broadcast) -> dst F32
 **            shape of src0: dst = src0 (+ * /) src1.
 ** SCALE      src0 F32 -> dst F32: y = x * f[0] + f[1].
@@ -421,10 +466,11 @@ static inline int slm_tensor_is_contiguous(const slm_tensor_t *t)
 ** TOP_K      src0 F32 [n, ...] -> dst I32 [i[0], ...]: per row, the indices
 **            of the i[0] largest values, largest first, ties lower index
 **            first. 1 <= i[0] <= n.
-** MUL_MAT_ID src0 [K, N, X] any dtype (X experts), src1 F32 [K, U1, T]
-**            with U1 == 1 or U1 == U, src2 I32 ids [U, T] -> dst F32
-**            [N, U, T]: dst[:, u, t] = src0[:, :, ids[u, t]] applied to
-**            src1[:, u % U1, t] as in MUL_MAT. Ids must be in [0, X).
+** MUL_MAT_ID src0 [K, N, X] any dtype but I32 (X experts), src1 F32
+**            [K, U1, T] with U1 == 1 or U1 == U, src2 I32 ids [U, T] ->
+**            dst F32 [N, U, T]: dst[n, u, t] = dot(src0[:, n, ids[u, t]],
+**            src1[:, u % U1, t]) with MUL_MAT's dot, activation
+**            quantisation included. Ids must be in [0, X).
 ** SUM_ROWS   src0 F32 -> dst F32 [1, ne1, ne2, ne3]: the sum of each row.
 */
 typedef enum slm_op {

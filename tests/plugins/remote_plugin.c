@@ -6,7 +6,8 @@
 ** opaque handle (buffer_alloc returns no base, there is no
 ** buffer_from_host_ptr), so bytes move only through buffer_write and
 ** buffer_read. It runs a few ops, contiguous only, with plain float loops:
-** MUL_MAT (F32 or Q8_0 weights, F32 activations), ADD, MUL, SILU. Every
+** MUL_MAT (F32 or Q8_0 weights, F32 activations, which slm/graph.h has
+** quantised to Q8_0 for Q8_0 weights), ADD, MUL, SILU. Every
 ** buffer_write is logged at DEBUG ("remote: write N bytes") so that tests
 ** can count uploads.
 **
@@ -186,29 +187,53 @@ static void *at(const slm_tensor_t *t)
     return ((remote_buffer *)t->buffer)->mem + t->offset;
 }
 
-/* Row n of a weight matrix (K elements) as floats. */
-static void weight_row(const slm_tensor_t *w, const unsigned char *row,
-                       float *out)
+/* Q8_0 weights meet their activations quantised to Q8_0 (slm/graph.h,
+** MUL_MAT): per 32, d = amax / 127, q = roundf(x / d) with the float d,
+** and d kept as f16. */
+static void quantize_q8_0(const float *x, int64_t k, slm_block_q8_0 *out)
+{
+    for (int64_t i = 0; i < k / SLM_QK8_0; i++) {
+        const float *v = x + i * SLM_QK8_0;
+        float amax = 0.0f;
+        for (int j = 0; j < SLM_QK8_0; j++)
+            amax = fmaxf(amax, fabsf(v[j]));
+        float d = amax / 127.0f;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        out[i].d = slm_f32_to_f16(d);
+        for (int j = 0; j < SLM_QK8_0; j++)
+            out[i].qs[j] = (int8_t)roundf(v[j] * id);
+    }
+}
+
+/* Weight row w (K elements of w's dtype) against activation row x, or, for
+** Q8_0 weights, its blocks xq. */
+static float dot(const slm_tensor_t *w, const unsigned char *row,
+                 const float *x, const slm_block_q8_0 *xq)
 {
     int64_t k = w->ne[0];
+    float acc = 0.0f;
     if (w->dtype == SLM_DTYPE_F32) {
-        memcpy(out, row, (size_t)k * sizeof *out);
-        return;
+        const float *wf = (const float *)row;
+        for (int64_t i = 0; i < k; i++)
+            acc += wf[i] * x[i];
+        return acc;
     }
     const slm_block_q8_0 *blk = (const slm_block_q8_0 *)row;
     for (int64_t i = 0; i < k / SLM_QK8_0; i++) {
-        float d = slm_f16_to_f32(blk[i].d);
+        int sum = 0;
         for (int j = 0; j < SLM_QK8_0; j++)
-            out[i * SLM_QK8_0 + j] = d * (float)blk[i].qs[j];
+            sum += blk[i].qs[j] * xq[i].qs[j];
+        acc += (float)sum * (slm_f16_to_f32(blk[i].d) * slm_f16_to_f32(xq[i].d));
     }
+    return acc;
 }
 
 static slm_status_t mul_mat(const slm_node_t *node)
 {
     const slm_tensor_t *w = node->src[0], *x = node->src[1], *y = node->dst;
     int64_t K = w->ne[0], N = w->ne[1];
-    float *row = malloc((size_t)K * sizeof *row);
-    if (!row)
+    slm_block_q8_0 *xq = malloc((size_t)(K / SLM_QK8_0 + 1) * sizeof *xq);
+    if (!xq)
         return fail(SLM_ERR_NO_MEMORY, "remote: out of memory");
     const unsigned char *wb = at(w);
     const float *xb = at(x);
@@ -216,18 +241,19 @@ static slm_status_t mul_mat(const slm_node_t *node)
     for (int64_t b = 0; b < x->ne[3]; b++)
         for (int64_t a = 0; a < x->ne[2]; a++) {
             int64_t wa = a / (x->ne[2] / w->ne[2]), wbi = b / (x->ne[3] / w->ne[3]);
-            for (int64_t n = 0; n < N; n++) {
-                weight_row(w, wb + n * w->nb[1] + wa * w->nb[2] + wbi * w->nb[3], row);
-                for (int64_t m = 0; m < x->ne[1]; m++) {
-                    const float *xr = xb + ((b * x->ne[2] + a) * x->ne[1] + m) * K;
-                    float acc = 0.0f;
-                    for (int64_t k = 0; k < K; k++)
-                        acc += row[k] * xr[k];
-                    yb[((b * y->ne[2] + a) * y->ne[1] + m) * N + n] = acc;
+            for (int64_t m = 0; m < x->ne[1]; m++) {
+                const float *xr = xb + ((b * x->ne[2] + a) * x->ne[1] + m) * K;
+                if (w->dtype == SLM_DTYPE_Q8_0)
+                    quantize_q8_0(xr, K, xq);
+                for (int64_t n = 0; n < N; n++) {
+                    const unsigned char *row =
+                        wb + n * w->nb[1] + wa * w->nb[2] + wbi * w->nb[3];
+                    yb[((b * y->ne[2] + a) * y->ne[1] + m) * N + n] =
+                        dot(w, row, xr, xq);
                 }
             }
         }
-    free(row);
+    free(xq);
     return SLM_OK;
 }
 
