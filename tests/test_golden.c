@@ -30,17 +30,47 @@ typedef struct golden_case {
     float logit_tol, margin;      /* README.md: F32/F16 vs quantised */
 } golden_case_t;
 
-static slm_runtime_t *runtime_cpu(void)
+/* The in-tree CPU plugins, best first: each golden case runs once on every
+** one this CPU supports, forced with opts.backends. */
+static const char *const cpu_variants[] = { "cpu-avx512", "cpu-avx2", "cpu" };
+#define N_CPU_VARIANTS (sizeof cpu_variants / sizeof cpu_variants[0])
+
+/* A runtime with every in-tree CPU plugin; `backend` forces one (NULL: the
+** runtime's own choice). */
+static slm_runtime_t *runtime_cpu(const char *backend)
 {
-    static const char *const plugins[] = { SLM_BACKEND_BUILD_DIR "/libslm-backend-cpu.so" };
+    static const char *const plugins[] = {
+        SLM_BACKEND_BUILD_DIR "/libslm-backend-cpu.so",
+        SLM_BACKEND_BUILD_DIR "/libslm-backend-cpu-avx2.so",
+        SLM_BACKEND_BUILD_DIR "/libslm-backend-cpu-avx512.so",
+    };
     slm_runtime_opts_t o = SLM_RUNTIME_OPTS_INIT;
     o.flags = SLM_RUNTIME_NO_DEFAULT_PLUGINS | SLM_RUNTIME_NO_DEFAULT_CONFIG;
     o.plugin_paths = plugins;
-    o.n_plugin_paths = 1;
+    o.n_plugin_paths = sizeof plugins / sizeof plugins[0];
+    o.backends = backend;
     slm_runtime_t *rt = NULL;
     if (slm_runtime_create(&o, &rt) != SLM_OK)
-        fail_msg("runtime: %s", slm_last_error());
+        fail_msg("runtime (%s): %s", backend ? backend : "default", slm_last_error());
     return rt;
+}
+
+/* Whether variant v has a device on this CPU (a SIMD plugin on a CPU
+** without its instructions reports none). */
+static bool cpu_variant_present(size_t v)
+{
+    static int known[N_CPU_VARIANTS]; /* 0 unknown, 1 present, 2 absent */
+    if (!known[v]) {
+        slm_runtime_t *rt = runtime_cpu(NULL);
+        known[v] = 2;
+        for (uint32_t i = 0; i < slm_runtime_device_count(rt); i++)
+            if (strcmp(slm_runtime_device(rt, i)->plugin, cpu_variants[v]) == 0)
+                known[v] = 1;
+        slm_runtime_destroy(rt);
+        if (known[v] == 2)
+            print_message("note: %s has no device on this CPU; skipped\n", cpu_variants[v]);
+    }
+    return known[v] == 1;
 }
 
 static json_t *load_golden(const char *name)
@@ -85,6 +115,9 @@ static int32_t argmax(const float *v, uint32_t n)
     return (int32_t)best;
 }
 
+/* The variant run_golden_on is running, for failure messages. */
+static const char *golden_backend = "";
+
 /* Compare slm's logits with one recorded step; returns the worst error. */
 static double check_step(const golden_case_t *gc, int ci, size_t step, const json_t *top,
                          const float *logits, uint32_t n_vocab, int32_t expect_id)
@@ -99,20 +132,22 @@ static double check_step(const golden_case_t *gc, int ci, size_t step, const jso
         if (err > worst)
             worst = err;
         if (err > gc->logit_tol)
-            fail_msg("%s case %d step %zu: logit of token %d is %.4f, llama.cpp %.4f (tolerance %.2f)",
-                     gc->file, ci, step, id, logits[id], want, gc->logit_tol);
+            fail_msg("%s on %s case %d step %zu: logit of token %d is %.4f, llama.cpp %.4f "
+                     "(tolerance %.2f)", gc->file, golden_backend, ci, step, id, logits[id],
+                     want, gc->logit_tol);
     }
     double margin = top->items[0].items[1].number - top->items[1].items[1].number;
     if (margin > gc->margin && argmax(logits, n_vocab) != expect_id)
-        fail_msg("%s case %d step %zu: argmax %d, llama.cpp %d (margin %.3f)", gc->file, ci,
-                 step, argmax(logits, n_vocab), expect_id, margin);
+        fail_msg("%s on %s case %d step %zu: argmax %d, llama.cpp %d (margin %.3f)", gc->file,
+                 golden_backend, ci, step, argmax(logits, n_vocab), expect_id, margin);
     return worst;
 }
 
-static void run_golden(const golden_case_t *gc)
+static void run_golden_on(const golden_case_t *gc, const char *backend)
 {
+    golden_backend = backend;
     json_t *g = load_golden(gc->file);
-    slm_runtime_t *rt = runtime_cpu();
+    slm_runtime_t *rt = runtime_cpu(backend);
     slm_model_t *m = open_model(rt, gc->file);
     const slm_model_info_t *mi = slm_model_info(m);
     assert_int_equal(mi->n_vocab, (uint32_t)json_get(g, "n_vocab")->number);
@@ -136,23 +171,31 @@ static void run_golden(const golden_case_t *gc)
 
         slm_session_reset(s);
         if (slm_session_eval(s, prompt_ids, n_prompt) != SLM_OK)
-            fail_msg("%s: eval: %s", gc->file, slm_last_error());
+            fail_msg("%s on %s: eval: %s", gc->file, backend, slm_last_error());
         for (size_t i = 0; i < steps->len; i++) {
             const json_t *top = json_get(&steps->items[i], "top");
             double w = check_step(gc, (int)ci, i, top, slm_session_logits(s), mi->n_vocab,
                                   greedy[i]);
             worst = w > worst ? w : worst;
             if (i + 1 < steps->len && slm_session_eval(s, &greedy[i], 1) != SLM_OK)
-                fail_msg("%s: eval: %s", gc->file, slm_last_error());
+                fail_msg("%s on %s: eval: %s", gc->file, backend, slm_last_error());
         }
         free(prompt_ids);
         free(greedy);
     }
-    print_message("%s: %zu cases, worst top-10 logit error %.4f\n", gc->file, cases->len, worst);
+    print_message("%s on %s: %zu cases, worst top-10 logit error %.4f\n", gc->file, backend,
+                  cases->len, worst);
     slm_session_destroy(s);
     slm_model_close(m);
     slm_runtime_destroy(rt);
     json_free(g);
+}
+
+static void run_golden(const golden_case_t *gc)
+{
+    for (size_t v = 0; v < N_CPU_VARIANTS; v++)
+        if (cpu_variant_present(v))
+            run_golden_on(gc, cpu_variants[v]);
 }
 
 #define FLOAT_TOL 0.02f, 0.05f
@@ -193,12 +236,11 @@ static bool collect(void *user, int32_t token, const char *text, size_t len)
 }
 
 /* Plain greedy generation, no teacher forcing: the story llama.cpp tells. */
-static void test_stories_greedy_text(void **st)
+static void greedy_text_on(const char *backend)
 {
-    (void)st;
     json_t *g = load_golden("stories260K-f32");
     const json_t *c = &json_get(g, "cases")->items[0];
-    slm_runtime_t *rt = runtime_cpu();
+    slm_runtime_t *rt = runtime_cpu(backend);
     slm_model_t *m = open_model(rt, "stories260K-f32");
     slm_session_t *s = NULL;
     assert_int_equal(slm_session_create(m, NULL, &s), SLM_OK);
@@ -214,7 +256,7 @@ static void test_stories_greedy_text(void **st)
         fail_msg("generate: %s", slm_last_error());
     assert_int_equal(r.n_generated, o.max_tokens);
     assert_string_equal(out.text, json_get(c, "greedy_text")->string);
-    print_message("stories260K-f32 greedy: %s\n", out.text);
+    print_message("stories260K-f32 greedy on %s: %s\n", backend, out.text);
 
     /* A stop string ends generation and is not shown. */
     slm_session_reset(s);
@@ -233,10 +275,18 @@ static void test_stories_greedy_text(void **st)
     json_free(g);
 }
 
+static void test_stories_greedy_text(void **st)
+{
+    (void)st;
+    for (size_t v = 0; v < N_CPU_VARIANTS; v++)
+        if (cpu_variant_present(v))
+            greedy_text_on(cpu_variants[v]);
+}
+
 static void test_context_full(void **st)
 {
     (void)st;
-    slm_runtime_t *rt = runtime_cpu();
+    slm_runtime_t *rt = runtime_cpu(NULL);
     slm_model_t *m = open_model(rt, "stories260K-f32");
     slm_session_opts_t so = SLM_SESSION_OPTS_INIT;
     so.n_ctx = 8;
