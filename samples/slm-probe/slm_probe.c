@@ -154,10 +154,15 @@ static void print_text(const slm_runtime_t *rt)
         char label[32];
         snprintf(label, sizeof label, "ops %d/%d", count_ops(in->ops), SLM_OP_COUNT - 1);
         wrapped(label, names, n);
-        if (in->peak_gflops > 0 || in->memory_gbps > 0)
-            printf("      %-10s %.0f GFLOP/s, %.1f GB/s (%s)\n", "hints",
-                   in->peak_gflops, in->memory_gbps,
+        if (in->peak_gflops > 0 || in->memory_gbps > 0) {
+            char gf[32] = "", bw[32] = "";
+            if (in->peak_gflops > 0)
+                snprintf(gf, sizeof gf, "%.0f GFLOP/s", in->peak_gflops);
+            if (in->memory_gbps > 0)
+                snprintf(bw, sizeof bw, "%.1f GB/s", in->memory_gbps);
+            printf("      %-10s %s%s%s (%s)\n", "hints", gf, gf[0] && bw[0] ? ", " : "", bw,
                    (in->flags & SLM_DEVICE_FLAG_HINTS_MEASURED) ? "measured" : "declared");
+        }
         if (in->kind == SLM_DEVICE_CPU && in->max_threads)
             printf("      %-10s %u\n", "threads", in->max_threads);
         printf("      %-10s %.1f  %s\n", "rank", d->score, d->why);
