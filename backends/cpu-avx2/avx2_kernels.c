@@ -42,7 +42,7 @@ static size_t q8_row_bytes(int64_t K)
 
 /* Bytes ahead of the decode kernel's reads to prefetch: the hardware
 ** prefetchers alone leave a single stream short of the bandwidth. */
-#define PREFETCH 4096
+#define PREFETCH 8192
 
 static inline float f16_at(const void *p)
 {

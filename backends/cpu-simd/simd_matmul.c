@@ -408,7 +408,7 @@ SIMD_INLINE void q6_K_tile(const SimdMat *m, int64_t r, int c0, const int C)
 ** the 16 scales (each over the 8 pairs of its 16 elements); the stored +32
 ** is taken back once per super-block from the activations' group sums.
 */
-#define PREFETCH_K 4096
+#define PREFETCH_K 8192
 
 static float q6_K_row(const uint8_t *w, const BlockQ8K *x, int64_t nsb)
 {

@@ -3,12 +3,12 @@
 ** split across the device's threads.
 **
 ** Compiled once per plugin with its -m flags (simd_vec.h picks 8 or 16
-** lanes). Work is split by rows; an op on fewer rows than threads (a single
-** token's activations) splits each row into column ranges instead. Rows
-** whose elements are packed (nb[0] == element size) take the vector path;
-** any other view goes through a scalar path that addresses every element
-** through nb, as the reference does, or through a packed copy in the
-** thread's scratch.
+** lanes). An op computes one chunk of its node: a range of rows, or, for
+** element-wise ops on fewer rows than chunks (a single token's
+** activations), a range of columns of a row. Rows whose elements are
+** packed (nb[0] == element size) take the vector path; any other view goes
+** through a scalar path that addresses every element through nb, as the
+** reference does, or through a packed copy in the thread's scratch.
 */
 #include <math.h>
 #include <stdlib.h>
@@ -69,9 +69,10 @@ static inline int32_t ld_i32(const char *p)
 
 /* ------------------------------------------------------- work splitting */
 
-/* Element-wise ops: thread ith's share as (row range) x (column range).
-** With at least as many rows as threads each thread takes whole rows;
-** otherwise every row is cut into nth column ranges on vector boundaries. */
+/* Element-wise ops: chunk `part` of `parts` as (row range) x (column
+** range). With at least as many rows as chunks a chunk is whole rows;
+** otherwise every row is cut into `parts` column ranges on vector
+** boundaries. */
 typedef struct Span {
     int64_t u0, u1; /* units [u0, u1) */
     int64_t pieces; /* column pieces per row */
