@@ -4,10 +4,25 @@
 #
 #   .ci/setup.sh            release build in build/
 #   .ci/setup.sh --sanitize AddressSanitizer + UBSan build in build-asan/
+#   .ci/setup.sh --aarch64  AArch64 cross build of the backend plugins and
+#                           their conformance driver in build-aarch64/ (its
+#                           tests run under qemu-aarch64)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+preset=default
+case "${1:-}" in
+    "") ;;
+    --sanitize) preset=asan ;;
+    --aarch64) preset=aarch64 ;;
+    *) echo "usage: $0 [--sanitize | --aarch64]" >&2; exit 2 ;;
+esac
+
 packages=(build-essential cmake pkg-config libinih-dev libcmocka-dev valgrind)
+# libslm's own dependencies are not installed for the target: the cross
+# build is of the plugins only (SLM_PLUGINS_ONLY), which need a C library.
+[ "$preset" = aarch64 ] &&
+    packages=(cmake make gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -21,7 +36,5 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-preset=default
-[ "${1:-}" = "--sanitize" ] && preset=asan
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset" -j "$(nproc)"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Run every test: the release build, then the whole suite again under
-# AddressSanitizer and UndefinedBehaviorSanitizer. Installs and builds what it
-# needs first, so it works alone on a fresh Debian 12 machine.
+# AddressSanitizer and UndefinedBehaviorSanitizer, then the AArch64 NEON
+# plugin against the reference under qemu-aarch64 (once as qemu's default
+# CPU, with the dot product, and once as a Cortex-A53, without it). Installs
+# and builds what it needs first, so it works alone on a fresh Debian 12
+# machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,3 +13,6 @@ ctest --preset default
 
 .ci/setup.sh --sanitize
 ctest --preset asan
+
+.ci/setup.sh --aarch64
+ctest --preset aarch64

@@ -30,9 +30,13 @@ typedef struct golden_case {
     float logit_tol, margin;      /* README.md: F32/F16 vs quantised */
 } golden_case_t;
 
-/* The in-tree CPU plugins, best first: each golden case runs once on every
-** one this CPU supports, forced with opts.backends. */
+/* The in-tree CPU plugins of this architecture, best first: each golden
+** case runs once on every one this CPU supports, forced with opts.backends. */
+#if defined(__aarch64__)
+static const char *const cpu_variants[] = { "cpu-neon", "cpu" };
+#else
 static const char *const cpu_variants[] = { "cpu-avx512", "cpu-avx2", "cpu" };
+#endif
 #define N_CPU_VARIANTS (sizeof cpu_variants / sizeof cpu_variants[0])
 
 /* A runtime with every in-tree CPU plugin; `backend` forces one (NULL: the
@@ -41,8 +45,12 @@ static slm_runtime_t *runtime_cpu(const char *backend)
 {
     static const char *const plugins[] = {
         SLM_BACKEND_BUILD_DIR "/libslm-backend-cpu.so",
+#if defined(__aarch64__)
+        SLM_BACKEND_BUILD_DIR "/libslm-backend-cpu-neon.so",
+#else
         SLM_BACKEND_BUILD_DIR "/libslm-backend-cpu-avx2.so",
         SLM_BACKEND_BUILD_DIR "/libslm-backend-cpu-avx512.so",
+#endif
     };
     slm_runtime_opts_t o = SLM_RUNTIME_OPTS_INIT;
     o.flags = SLM_RUNTIME_NO_DEFAULT_PLUGINS | SLM_RUNTIME_NO_DEFAULT_CONFIG;

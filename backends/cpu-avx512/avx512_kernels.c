@@ -607,4 +607,6 @@ const SimdKernels KERNELS = {
     .quantize_q8 = quantize_q8,
     .mat_q8_0 = mat_q8_0,
     .mat_q4_0 = mat_q4_0,
+    .mat_q4_K = simd_x86_mat_q4_K,
+    .mat_q6_K = simd_x86_mat_q6_K,
 };

@@ -1,8 +1,9 @@
 /*
 ** simd_backend.c -- entry point, probe, devices, buffers and the graph loop
-** of the x86 SIMD CPU backends (cpu-avx2, cpu-avx512).
+** of the SIMD CPU backends (cpu-avx2, cpu-avx512, cpu-neon).
 **
-** Compiled without -m flags: probe must run on any x86-64 CPU. A device is
+** Compiled without -m flags: probe must run on any x86-64 (or AArch64)
+** CPU. A device is
 ** a thread pool; graph_compute checks every node as the reference does,
 ** sizes the scratch once per graph (it only ever grows, so a token's graph
 ** allocates nothing), cuts every node into steps (phases) of chunks, or

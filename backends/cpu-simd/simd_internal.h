@@ -1,23 +1,28 @@
 /*
-** simd_internal.h -- what the files of the x86 SIMD CPU backends share.
+** simd_internal.h -- what the files of the SIMD CPU backends share.
 **
-** The cpu-avx2 and cpu-avx512 plugins are built from the same sources in
-** this folder plus a few of their own. Each plugin folder provides the
-** variant descriptor (simd_variant: name, required CPU features, kernels)
-** and the kernels that differ with the vector width; everything else is
-** here:
+** The cpu-avx2, cpu-avx512 (x86-64) and cpu-neon (AArch64) plugins are
+** built from the same sources in this folder plus a few of their own. Each
+** plugin folder provides the variant descriptor (simd_variant: name,
+** required CPU features, kernels) and the kernels that differ with the
+** instruction set; everything else is here:
 **
-**   simd_probe.c    cpuid/xgetbv, /proc/cpuinfo, core count    (no -m flags)
+**   simd_probe.c    cpuid/xgetbv or getauxval, /proc/cpuinfo,
+**                   core count                                 (no -m flags)
 **   simd_backend.c  entry, probe, devices, buffers, graph loop (no -m flags)
 **   simd_pool.c     the device's worker threads, waiting       (no -m flags)
 **   simd_ops.c      every op but the matmuls                   (plugin flags)
-**   simd_matmul.c   MUL_MAT, MUL_MAT_ID, float and K-quant kernels,
-**                   Q8_K activation quantisation                (plugin flags)
+**   simd_matmul.c   MUL_MAT, MUL_MAT_ID, float kernels, Q8_K activation
+**                   quantisation                                (plugin flags)
+**   simd_kquant_x86.c  the x86 plugins' Q4_K and Q6_K kernels  (plugin flags)
+**   simd_vec.h      the vector vocabulary of simd_ops.c and simd_matmul.c
 **
-** Code compiled with a plugin's -m flags runs only on a device that probe
-** claimed, i.e. after cpuid and xgetbv said the CPU and the OS support it.
-** Probe, the entry point and the thread pool are compiled without them, so
-** loading a plugin on an older CPU executes none of its instructions.
+** Code compiled with a plugin's target flags runs only on a device that
+** probe claimed, i.e. after cpuid and xgetbv (x86) or the kernel's hwcaps
+** (AArch64) said the CPU and the OS support it. Probe, the entry point and
+** the thread pool are compiled without them, so loading a plugin on an
+** older CPU executes none of its instructions. (cpu-neon's shared files
+** need no flags at all: Advanced SIMD is part of every AArch64 CPU.)
 **
 ** The reference backend's cpu_check.c (which nodes are valid) and
 ** cpu_quant.c (scalar dequantisation, used for GET_ROWS and rare layouts)
@@ -51,7 +56,16 @@ enum {
     SIMD_CPU_AVX512BW = 1u << 4,
     SIMD_CPU_AVX512VL = 1u << 5,
     SIMD_CPU_AVX512VNNI = 1u << 6,
-    SIMD_CPU_AVX512BF16 = 1u << 7
+    SIMD_CPU_AVX512BF16 = 1u << 7,
+    /* AArch64 (getauxval(AT_HWCAP), AT_HWCAP2): Advanced SIMD, its int8
+    ** dot product (sdot), f16 arithmetic (scalar and vector), f16 widening
+    ** multiply-add (fmlal) and the int8 matrix multiply (smmla) */
+    SIMD_CPU_ASIMD = 1u << 16,
+    SIMD_CPU_ASIMDDP = 1u << 17,
+    SIMD_CPU_FPHP = 1u << 18,
+    SIMD_CPU_ASIMDHP = 1u << 19,
+    SIMD_CPU_ASIMDFHM = 1u << 20,
+    SIMD_CPU_I8MM = 1u << 21
 };
 
 typedef struct SimdCpu {
@@ -93,6 +107,14 @@ typedef struct SimdMat {
 
 typedef void (*SimdMatFn)(const SimdMat *m, int64_t r0, int64_t r1);
 
+/* A Q8_K activation block, as graph.h defines it: the scale as a float,
+** 256 quants, and the sums of each 16 quants (the Q4_K mins use them). */
+typedef struct BlockQ8K {
+    float d;
+    int8_t qs[SLM_QK_K];
+    int16_t bsums[SLM_QK_K / 16];
+} BlockQ8K;
+
 /* Activation formats a weight dtype wants. */
 typedef enum SimdActFormat {
     SIMD_ACT_F32 = 0, /* contiguous floats */
@@ -101,23 +123,32 @@ typedef enum SimdActFormat {
 } SimdActFormat;
 
 /*
-** The width-specific part of a variant: Q8_0 and Q4_0 weights against
-** activations quantised to 32-element int8 blocks, in a layout of the
-** variant's choosing (q8_row_bytes, quantize_q8).
+** The instruction-set-specific part of a variant: Q8_0 and Q4_0 weights
+** against activations quantised to 32-element int8 blocks, in a layout of
+** the variant's choosing (q8_row_bytes, quantize_q8), and Q4_K and Q6_K
+** weights against Q8_K blocks.
 */
 typedef struct SimdKernels {
     const char *name;         /* for the log: "avx512 vnni" */
     /* Bytes of one quantised activation row of K elements (a multiple of
     ** 64, so that rows stay aligned). */
     size_t (*q8_row_bytes)(int64_t K);
-    /* Quantise K floats as llama.cpp's quantize_row_q8_0 does (d = amax /
-    ** 127 kept as f16, q = x * 127 / amax rounded to nearest even), for
-    ** weights of `wtype` (Q8_0 or Q4_0). */
+    /* Quantise K floats to Q8_0 blocks exactly as graph.h defines it (d =
+    ** amax / 127 kept as f16, q = roundf(x * (1 / d))), for weights of
+    ** `wtype` (Q8_0 or Q4_0). */
     void (*quantize_q8)(const float *x, int64_t K, void *out,
                         slm_dtype_t wtype);
     SimdMatFn mat_q8_0;
     SimdMatFn mat_q4_0;
+    /* Q4_K and Q6_K weights against rows of BlockQ8K. */
+    SimdMatFn mat_q4_K;
+    SimdMatFn mat_q6_K;
 } SimdKernels;
+
+/* simd_kquant_x86.c: the Q4_K and Q6_K kernels both x86 variants list in
+** their SimdKernels. */
+void simd_x86_mat_q4_K(const SimdMat *m, int64_t r0, int64_t r1);
+void simd_x86_mat_q6_K(const SimdMat *m, int64_t r0, int64_t r1);
 
 /* A plugin's identity and requirements; each plugin folder defines one. */
 typedef struct SimdVariant {

@@ -2,10 +2,10 @@
 ** simd_ops.c -- every op of slm/graph.h except the matmuls, vectorised and
 ** split across the device's threads.
 **
-** Compiled once per plugin with its -m flags (simd_vec.h picks 8 or 16
-** lanes). An op computes one chunk of its node: a range of rows, or, for
-** element-wise ops on fewer rows than chunks (a single token's
-** activations), a range of columns of a row. Rows whose elements are
+** Compiled once per plugin with its target flags (simd_vec.h picks 16, 8
+** or, on AArch64, 4 lanes). An op computes one chunk of its node: a range
+** of rows, or, for element-wise ops on fewer rows than chunks (a single
+** token's activations), a range of columns of a row. Rows whose elements are
 ** packed (nb[0] == element size) take the vector path; any other view goes
 ** through a scalar path that addresses every element through nb, as the
 ** reference does, or through a packed copy in the thread's scratch.

@@ -6,7 +6,8 @@
 ** what the CPU implements; xgetbv(0) tells which register state the OS
 ** saves on a context switch. A feature counts only when both agree: a
 ** hypervisor or kernel may hide the AVX or AVX-512 state (XCR0), and using
-** the instructions then raises #UD however cpuid answers.
+** the instructions then raises #UD however cpuid answers. On AArch64 the
+** kernel's hwcaps (getauxval) say both at once.
 */
 #define _POSIX_C_SOURCE 200809L /* sysconf */
 
@@ -22,6 +23,13 @@
 #define SIMD_X86 1
 #else
 #define SIMD_X86 0
+#endif
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#define SIMD_ARM64 1
+#else
+#define SIMD_ARM64 0
 #endif
 
 /* ------------------------------------------------------------ cpuid */
@@ -92,6 +100,52 @@ static uint32_t detect_features(void)
                          SIMD_CPU_AVX512VNNI | SIMD_CPU_AVX512BF16);
     return f;
 }
+#elif SIMD_ARM64
+/*
+** The kernel tells what the CPU implements and lets user space use:
+** AT_HWCAP and AT_HWCAP2. The bits are the kernel's ABI (arm64 uapi
+** hwcap.h); a C library older than an extension lacks its name, so the
+** values stand here too. Nothing is executed to find out: an extension
+** the kernel does not list is absent, never tried.
+*/
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1 << 1)
+#endif
+#ifndef HWCAP_FPHP
+#define HWCAP_FPHP (1 << 9)
+#endif
+#ifndef HWCAP_ASIMDHP
+#define HWCAP_ASIMDHP (1 << 10)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#ifndef HWCAP_ASIMDFHM
+#define HWCAP_ASIMDFHM (1 << 23)
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
+
+static uint32_t detect_features(void)
+{
+    unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+    uint32_t f = 0;
+    if (!(hw & HWCAP_ASIMD))
+        return 0; /* the extensions below are all Advanced SIMD ones */
+    f |= SIMD_CPU_ASIMD;
+    if (hw & HWCAP_ASIMDDP)
+        f |= SIMD_CPU_ASIMDDP;
+    if (hw & HWCAP_FPHP)
+        f |= SIMD_CPU_FPHP;
+    if (hw & HWCAP_ASIMDHP)
+        f |= SIMD_CPU_ASIMDHP;
+    if (hw & HWCAP_ASIMDFHM)
+        f |= SIMD_CPU_ASIMDFHM;
+    if (hw2 & HWCAP2_I8MM)
+        f |= SIMD_CPU_I8MM;
+    return f;
+}
 #else
 static uint32_t detect_features(void) { return 0; }
 #endif
@@ -107,6 +161,10 @@ void simd_cpu_feature_names(uint32_t features, char *out, size_t cap)
         {SIMD_CPU_AVX512BW, "avx512bw"},   {SIMD_CPU_AVX512VL, "avx512vl"},
         {SIMD_CPU_AVX512VNNI, "avx512_vnni"},
         {SIMD_CPU_AVX512BF16, "avx512_bf16"},
+        /* the names of /proc/cpuinfo's Features line */
+        {SIMD_CPU_ASIMD, "asimd"},         {SIMD_CPU_ASIMDDP, "asimddp"},
+        {SIMD_CPU_FPHP, "fphp"},           {SIMD_CPU_ASIMDHP, "asimdhp"},
+        {SIMD_CPU_ASIMDFHM, "asimdfhm"},   {SIMD_CPU_I8MM, "i8mm"},
     };
     size_t used = 0;
     if (cap == 0)
@@ -154,6 +212,47 @@ static void core_add(CoreSet *s, long pkg, long core)
     }
 }
 
+/* AArch64 kernels list no model name, only the MIDR fields "CPU
+** implementer" and "CPU part": names for the common ones. */
+static void arm_cpu_name(long impl, long part, SimdCpu *cpu)
+{
+    static const struct {
+        long impl;
+        const char *name;
+    } vendors[] = {
+        {0x41, "ARM"},      {0x42, "Broadcom"}, {0x43, "Cavium"}, {0x48, "HiSilicon"},
+        {0x4e, "NVIDIA"},   {0x51, "Qualcomm"}, {0x61, "Apple"},  {0xc0, "Ampere"},
+    };
+    static const struct {
+        long part;
+        const char *name;
+    } arm_parts[] = {
+        {0xd03, "Cortex-A53"},  {0xd04, "Cortex-A35"},  {0xd05, "Cortex-A55"},
+        {0xd07, "Cortex-A57"},  {0xd08, "Cortex-A72"},  {0xd09, "Cortex-A73"},
+        {0xd0a, "Cortex-A75"},  {0xd0b, "Cortex-A76"},  {0xd0c, "Neoverse-N1"},
+        {0xd0d, "Cortex-A77"},  {0xd40, "Neoverse-V1"}, {0xd41, "Cortex-A78"},
+        {0xd44, "Cortex-X1"},   {0xd46, "Cortex-A510"}, {0xd47, "Cortex-A710"},
+        {0xd48, "Cortex-X2"},   {0xd49, "Neoverse-N2"}, {0xd4f, "Neoverse-V2"},
+    };
+    const char *vendor = NULL, *model = NULL;
+    for (size_t i = 0; i < sizeof vendors / sizeof vendors[0]; i++)
+        if (vendors[i].impl == impl)
+            vendor = vendors[i].name;
+    for (size_t i = 0; impl == 0x41 && i < sizeof arm_parts / sizeof arm_parts[0]; i++)
+        if (arm_parts[i].part == part)
+            model = arm_parts[i].name;
+    if (!cpu->vendor[0]) {
+        if (vendor)
+            snprintf(cpu->vendor, sizeof cpu->vendor, "%s", vendor);
+        else
+            snprintf(cpu->vendor, sizeof cpu->vendor, "implementer 0x%02lx", impl);
+    }
+    if (model)
+        snprintf(cpu->model, sizeof cpu->model, "%s %s", vendor, model);
+    else
+        snprintf(cpu->model, sizeof cpu->model, "%s part 0x%03lx", cpu->vendor, part);
+}
+
 /* Model name, vendor, first "cpu MHz", and the number of distinct
 ** (physical id, core id) pairs: one per physical core, hyperthreads
 ** sharing theirs. Lines longer than the buffer are skipped. */
@@ -167,7 +266,7 @@ static void read_cpuinfo(SimdCpu *cpu, uint32_t *cores, double *mhz)
     CoreSet *set = calloc(1, sizeof *set);
     char line[512];
     bool line_start = true;
-    long pkg = -1, core = -1;
+    long pkg = -1, core = -1, impl = -1, part = -1;
     while (fgets(line, sizeof line, f)) {
         bool at_start = line_start;
         line_start = strchr(line, '\n') != NULL;
@@ -187,6 +286,10 @@ static void read_cpuinfo(SimdCpu *cpu, uint32_t *cores, double *mhz)
             snprintf(cpu->model, sizeof cpu->model, "%s", value);
         else if (!cpu->vendor[0] && strcmp(key, "vendor_id") == 0)
             snprintf(cpu->vendor, sizeof cpu->vendor, "%s", value);
+        else if (impl < 0 && strcmp(key, "CPU implementer") == 0)
+            impl = strtol(value, NULL, 0);
+        else if (part < 0 && strcmp(key, "CPU part") == 0)
+            part = strtol(value, NULL, 0);
         else if (*mhz == 0.0 && strcmp(key, "cpu MHz") == 0)
             *mhz = strtod(value, NULL);
         else if (strcmp(key, "physical id") == 0)
@@ -196,6 +299,8 @@ static void read_cpuinfo(SimdCpu *cpu, uint32_t *cores, double *mhz)
     }
     if (set && pkg >= 0 && core >= 0)
         core_add(set, pkg, core);
+    if (!cpu->model[0] && impl >= 0)
+        arm_cpu_name(impl, part, cpu);
     if (set)
         *cores = set->n;
     free(set);

@@ -1,18 +1,27 @@
 /*
-** simd_vec.h -- one vector vocabulary for the shared ops of both variants.
+** simd_vec.h -- one vector vocabulary for the shared code of every SIMD
+** variant.
 **
-** Included only by files compiled with a plugin's -m flags: with AVX-512F a
-** vector is 16 floats, else (AVX2 + FMA + F16C) 8. The ops that are not
-** matmuls are written once against these names. Tails shorter than a
-** vector use masked loads and stores, which never touch the masked-off
-** bytes (so a tail at the very end of a buffer is safe).
+** Included only by files compiled with a plugin's target flags: with
+** AVX-512F a vector is 16 floats, with AVX2 + FMA + F16C 8, and on AArch64
+** (Advanced SIMD, which every AArch64 CPU has) 4. The ops that are not
+** matmuls, the float matmul kernels and the Q8_K quantiser are written once
+** against these names. Tails shorter than a vector use masked loads and
+** stores, which never touch the masked-off bytes (so a tail at the very end
+** of a buffer is safe).
 */
 #ifndef SLM_SIMD_VEC_H
 #define SLM_SIMD_VEC_H
 
-#include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
+
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#else
+#include <immintrin.h>
+#endif
 
 #if defined(__GNUC__)
 #define SIMD_INLINE static inline __attribute__((always_inline))
@@ -20,7 +29,115 @@
 #define SIMD_INLINE static inline
 #endif
 
-#if defined(__AVX512F__)
+#if defined(__aarch64__)
+
+#define VL 4
+typedef float32x4_t vf;
+typedef int32x4_t vi;
+/* A tail of n lanes: NEON has no masked loads, so a tail goes through a
+** small stack copy of exactly n floats; the lane mask serves vf_keep. */
+typedef struct vmask {
+    uint32x4_t bits;
+    int n;
+} vmask;
+
+SIMD_INLINE vf vf_load(const float *p) { return vld1q_f32(p); }
+SIMD_INLINE void vf_store(float *p, vf v) { vst1q_f32(p, v); }
+SIMD_INLINE vmask vf_tail(int64_t n)
+{
+    static const uint32_t lanes[4] = {0, 1, 2, 3};
+    vmask m;
+    m.bits = vcltq_u32(vld1q_u32(lanes), vdupq_n_u32((uint32_t)n));
+    m.n = (int)n;
+    return m;
+}
+SIMD_INLINE vf vf_loadm(const float *p, vmask m)
+{
+    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    memcpy(t, p, (size_t)m.n * sizeof(float));
+    return vld1q_f32(t);
+}
+SIMD_INLINE void vf_storem(float *p, vf v, vmask m)
+{
+    float t[4];
+    vst1q_f32(t, v);
+    memcpy(p, t, (size_t)m.n * sizeof(float));
+}
+SIMD_INLINE vf vf_loadm_or(const float *p, vmask m, vf fill)
+{
+    float t[4];
+    vst1q_f32(t, fill);
+    memcpy(t, p, (size_t)m.n * sizeof(float));
+    return vld1q_f32(t);
+}
+SIMD_INLINE vf vf_keep(vf v, vmask m)
+{
+    return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(v), m.bits));
+}
+SIMD_INLINE vf vf_set1(float x) { return vdupq_n_f32(x); }
+SIMD_INLINE vf vf_zero(void) { return vdupq_n_f32(0.0f); }
+SIMD_INLINE vf vf_add(vf a, vf b) { return vaddq_f32(a, b); }
+SIMD_INLINE vf vf_sub(vf a, vf b) { return vsubq_f32(a, b); }
+SIMD_INLINE vf vf_mul(vf a, vf b) { return vmulq_f32(a, b); }
+SIMD_INLINE vf vf_div(vf a, vf b) { return vdivq_f32(a, b); }
+SIMD_INLINE vf vf_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
+/* NaN in either operand gives NaN (x86's max and min return the second) */
+SIMD_INLINE vf vf_max(vf a, vf b) { return vmaxq_f32(a, b); }
+SIMD_INLINE vf vf_min(vf a, vf b) { return vminq_f32(a, b); }
+SIMD_INLINE float vf_hsum(vf v) { return vaddvq_f32(v); }
+SIMD_INLINE float vf_hmax(vf v) { return vmaxvq_f32(v); }
+SIMD_INLINE vf vf_abs(vf v) { return vabsq_f32(v); }
+SIMD_INLINE vf vf_round(vf v) { return vrndnq_f32(v); } /* ties to even */
+SIMD_INLINE vf vf_copysign(vf mag, vf sign)
+{
+    return vbslq_f32(vdupq_n_u32(0x80000000u), sign, mag);
+}
+SIMD_INLINE vf vf_select_lt(vf a, vf b, vf x, vf y)
+{
+    return vbslq_f32(vcltq_f32(a, b), y, x);
+}
+SIMD_INLINE vf vf_ldexp(vf x, vf n)
+{
+    int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(x, vreinterpretq_f32_s32(e));
+}
+/* f16 <-> f32 conversions are part of base AArch64 Advanced SIMD (FCVTL,
+** FCVTN); only f16 arithmetic needs the FP16 extension. */
+SIMD_INLINE vf vf_from_f16(const uint16_t *p)
+{
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+}
+SIMD_INLINE vf vf_from_bf16(const uint16_t *p)
+{
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+}
+SIMD_INLINE uint16x4_t vf_to_f16_bits(vf v)
+{
+    return vreinterpret_u16_f16(vcvt_f16_f32(v));
+}
+SIMD_INLINE void vf_store_f16(uint16_t *p, vf v) { vst1_u16(p, vf_to_f16_bits(v)); }
+/* bf16 rounding to nearest even with NaN kept quiet, as slm_f32_to_bf16 */
+SIMD_INLINE uint16x4_t vf_to_bf16_bits(vf v)
+{
+    uint32x4_t x = vreinterpretq_u32_f32(v);
+    uint32x4_t lsb = vandq_u32(vshrq_n_u32(x, 16), vdupq_n_u32(1));
+    uint32x4_t r = vaddq_u32(x, vaddq_u32(vdupq_n_u32(0x7FFF), lsb));
+    uint32x4_t nan = vmvnq_u32(vceqq_f32(v, v));
+    r = vbslq_u32(nan, vorrq_u32(x, vdupq_n_u32(0x400000)), r);
+    return vshrn_n_u32(r, 16);
+}
+SIMD_INLINE void vf_store_bf16(uint16_t *p, vf v) { vst1_u16(p, vf_to_bf16_bits(v)); }
+/* v rounded to f16 (nearest even) and back */
+SIMD_INLINE vf vf_round_f16(vf v) { return vcvt_f32_f16(vcvt_f16_f32(v)); }
+/* integral floats (|v| < 2^31) to int32, stored */
+SIMD_INLINE void vf_store_i32(int32_t *p, vf v) { vst1q_s32(p, vcvtnq_s32_f32(v)); }
+/* one f16 to float */
+SIMD_INLINE float sf_from_f16(uint16_t h)
+{
+    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+}
+
+#elif defined(__AVX512F__)
 
 #define VL 16
 typedef __m512 vf;
@@ -119,6 +236,12 @@ SIMD_INLINE void vf_store_bf16m(uint16_t *p, vf v, vmask m)
 {
     _mm256_mask_storeu_epi16(p, m, vf_to_bf16_bits(v));
 }
+SIMD_INLINE vf vf_round_f16(vf v) { return _mm512_cvtph_ps(vf_to_f16_bits(v)); }
+SIMD_INLINE void vf_store_i32(int32_t *p, vf v)
+{
+    _mm512_storeu_si512((void *)p, _mm512_cvtps_epi32(v));
+}
+SIMD_INLINE float sf_from_f16(uint16_t h) { return _cvtsh_ss(h); }
 
 #else /* AVX2 + FMA + F16C */
 
@@ -222,6 +345,12 @@ SIMD_INLINE void vf_store_bf16(uint16_t *p, vf v)
 {
     _mm_storeu_si128((__m128i *)p, vf_to_bf16_bits(v));
 }
+SIMD_INLINE vf vf_round_f16(vf v) { return _mm256_cvtph_ps(vf_to_f16_bits(v)); }
+SIMD_INLINE void vf_store_i32(int32_t *p, vf v)
+{
+    _mm256_storeu_si256((__m256i *)p, _mm256_cvtps_epi32(v));
+}
+SIMD_INLINE float sf_from_f16(uint16_t h) { return _cvtsh_ss(h); }
 
 #endif
 
