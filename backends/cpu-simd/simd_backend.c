@@ -222,131 +222,12 @@ static void simd_device_close(void *device)
     free(dev);
 }
 
-/* -------------------------------------------------------------- buffers */
-
-typedef struct SimdBuffer {
-    char *base;
-    size_t size;
-    bool owned; /* allocated here, or host memory wrapped in place */
-} SimdBuffer;
-
-#define SIMD_BUFFER_ALIGN 64
-
-static slm_status_t simd_buffer_alloc(void *device, size_t size,
-                                      slm_buffer_usage_t usage,
-                                      void **out_buffer, void **out_base)
-{
-    (void)usage; /* weights stay in the GGUF layout: kernels read it as is */
-    if (!device || !out_buffer || !out_base || size == 0)
-        return cpu_error(SLM_ERR_INVALID_ARG,
-                         "buffer_alloc(%zu bytes): bad arguments", size);
-    if (size > SIZE_MAX - SIMD_BUFFER_ALIGN)
-        return cpu_error(SLM_ERR_NO_MEMORY, "buffer_alloc(%zu bytes): too large",
-                         size);
-    size_t rounded = (size + SIMD_BUFFER_ALIGN - 1) / SIMD_BUFFER_ALIGN * SIMD_BUFFER_ALIGN;
-    SimdBuffer *buf = calloc(1, sizeof *buf);
-    char *base = aligned_alloc(SIMD_BUFFER_ALIGN, rounded);
-    if (!buf || !base) {
-        free(buf);
-        free(base);
-        return cpu_error(SLM_ERR_NO_MEMORY,
-                         "buffer_alloc(%zu bytes): out of memory", size);
-    }
-    *buf = (SimdBuffer){.base = base, .size = size, .owned = true};
-    *out_buffer = buf;
-    *out_base = base;
-    return SLM_OK;
-}
-
-static slm_status_t simd_buffer_from_host_ptr(void *device, void *ptr,
-                                              size_t size, void **out_buffer)
-{
-    if (!device || !ptr || size == 0 || !out_buffer)
-        return cpu_error(SLM_ERR_INVALID_ARG,
-                         "buffer_from_host_ptr(%p, %zu bytes): bad arguments",
-                         ptr, size);
-    SimdBuffer *buf = calloc(1, sizeof *buf);
-    if (!buf)
-        return cpu_error(SLM_ERR_NO_MEMORY, "buffer_from_host_ptr: out of memory");
-    *buf = (SimdBuffer){.base = ptr, .size = size, .owned = false};
-    *out_buffer = buf;
-    return SLM_OK;
-}
-
-static void simd_buffer_free(void *device, void *buffer)
-{
-    (void)device;
-    SimdBuffer *buf = buffer;
-    if (!buf)
-        return;
-    if (buf->owned)
-        free(buf->base);
-    free(buf);
-}
-
-static bool in_buffer(const SimdBuffer *buf, size_t offset, size_t size)
-{
-    return offset <= buf->size && size <= buf->size - offset;
-}
-
-static slm_status_t simd_buffer_write(void *device, void *buffer, size_t offset,
-                                      const void *src, size_t size)
-{
-    const SimdBuffer *buf = buffer;
-    if (!device || !buf || (!src && size > 0))
-        return cpu_error(SLM_ERR_INVALID_ARG, "buffer_write: bad arguments");
-    if (!in_buffer(buf, offset, size))
-        return cpu_error(SLM_ERR_INVALID_ARG,
-                         "buffer_write(offset %zu, %zu bytes): past the end of "
-                         "a %zu-byte buffer", offset, size, buf->size);
-    if (size > 0)
-        memcpy(buf->base + offset, src, size);
-    return SLM_OK;
-}
-
-static slm_status_t simd_buffer_read(void *device, void *buffer, size_t offset,
-                                     void *dst, size_t size)
-{
-    const SimdBuffer *buf = buffer;
-    if (!device || !buf || (!dst && size > 0))
-        return cpu_error(SLM_ERR_INVALID_ARG, "buffer_read: bad arguments");
-    if (!in_buffer(buf, offset, size))
-        return cpu_error(SLM_ERR_INVALID_ARG,
-                         "buffer_read(offset %zu, %zu bytes): past the end of "
-                         "a %zu-byte buffer", offset, size, buf->size);
-    if (size > 0)
-        memcpy(dst, buf->base + offset, size);
-    return SLM_OK;
-}
-
 /* ---------------------------------------------------------------- graphs */
 
 static bool simd_supports_node(void *device, const slm_node_t *node)
 {
     (void)device;
     return cpu_check_node(node) == NULL;
-}
-
-/* Whether every byte the tensor's ne and nb reach lies in its buffer, and
-** data agrees with buffer and offset (as the reference checks). */
-static bool tensor_in_buffer(const slm_tensor_t *t)
-{
-    const SimdBuffer *buf = t->buffer;
-    if (!buf || !t->data || t->offset > buf->size ||
-        (char *)t->data != buf->base + t->offset)
-        return false;
-    size_t room = buf->size - t->offset;
-    size_t end = slm_dtype_block_bytes(t->dtype);
-    for (int d = 0; d < SLM_MAX_DIMS; d++) {
-        int64_t n = d == 0 ? t->ne[0] / slm_dtype_block_elems(t->dtype) : t->ne[d];
-        size_t steps = (size_t)(n - 1);
-        if (steps > 0 && t->nb[d] > room / steps)
-            return false;
-        end += steps * t->nb[d];
-        if (end > room)
-            return false;
-    }
-    return true;
 }
 
 static slm_status_t check_node(const slm_node_t *node, uint32_t index)
@@ -360,7 +241,7 @@ static slm_status_t check_node(const slm_node_t *node, uint32_t index)
         return cpu_error(SLM_ERR_INVALID_ARG, "node %u (%s): %s", index, op, why);
     for (int s = -1; s < SLM_MAX_SRC; s++) {
         const slm_tensor_t *t = s < 0 ? node->dst : node->src[s];
-        if (t && !tensor_in_buffer(t))
+        if (t && !cpu_tensor_in_buffer(t))
             return cpu_error(SLM_ERR_INVALID_ARG,
                              "node %u (%s): tensor '%s' (%s) does not lie in "
                              "its buffer (buffer, offset, data or strides)",
@@ -514,13 +395,13 @@ static slm_backend_t simd_backend = {
     .probe = simd_probe,
     .device_open = simd_device_open,
     .device_close = simd_device_close,
-    .buffer_alloc = simd_buffer_alloc,
-    .buffer_free = simd_buffer_free,
-    .buffer_write = simd_buffer_write,
-    .buffer_read = simd_buffer_read,
+    .buffer_alloc = cpu_buffer_alloc,
+    .buffer_free = cpu_buffer_free,
+    .buffer_write = cpu_buffer_write,
+    .buffer_read = cpu_buffer_read,
     .supports_node = simd_supports_node,
     .graph_compute = simd_graph_compute,
-    .buffer_from_host_ptr = simd_buffer_from_host_ptr,
+    .buffer_from_host_ptr = cpu_buffer_from_host_ptr,
 };
 
 SLM_PLUGIN_EXPORT slm_status_t slm_plugin_init(const slm_host_t *host,

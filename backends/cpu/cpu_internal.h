@@ -97,4 +97,27 @@ void cpu_prepare_act_row(slm_dtype_t wtype, const float *x, int64_t n,
 double cpu_dot_row(slm_dtype_t wtype, const void *w_row, size_t nb0,
                    const void *act, int64_t n);
 
+/* ---------------------------------------------------------------- buffers */
+
+/* A buffer in host memory (cpu_buffer.c): the slots of every CPU backend. */
+typedef struct CpuBuffer {
+    char *base;  /* host address of byte 0 */
+    size_t size; /* bytes */
+    bool owned;  /* allocated here, or host memory wrapped in place */
+} CpuBuffer;
+
+slm_status_t cpu_buffer_alloc(void *device, size_t size, slm_buffer_usage_t usage,
+                              void **out_buffer, void **out_base);
+slm_status_t cpu_buffer_from_host_ptr(void *device, void *ptr, size_t size,
+                                      void **out_buffer);
+void cpu_buffer_free(void *device, void *buffer);
+slm_status_t cpu_buffer_write(void *device, void *buffer, size_t offset,
+                              const void *src, size_t size);
+slm_status_t cpu_buffer_read(void *device, void *buffer, size_t offset,
+                             void *dst, size_t size);
+
+/* Whether every byte the tensor's ne and nb can reach lies in its CpuBuffer,
+** and data agrees with buffer and offset. */
+bool cpu_tensor_in_buffer(const slm_tensor_t *t);
+
 #endif /* SLM_CPU_INTERNAL_H */
