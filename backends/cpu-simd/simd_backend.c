@@ -230,26 +230,6 @@ static bool simd_supports_node(void *device, const slm_node_t *node)
     return cpu_check_node(node) == NULL;
 }
 
-static slm_status_t check_node(const slm_node_t *node, uint32_t index)
-{
-    if (node->op == SLM_OP_NONE || (unsigned)node->op >= SLM_OP_COUNT)
-        return cpu_error(SLM_ERR_UNSUPPORTED, "node %u: unknown op %d", index,
-                         (int)node->op);
-    const char *op = slm_op_name(node->op);
-    const char *why = cpu_check_node(node);
-    if (why)
-        return cpu_error(SLM_ERR_INVALID_ARG, "node %u (%s): %s", index, op, why);
-    for (int s = -1; s < SLM_MAX_SRC; s++) {
-        const slm_tensor_t *t = s < 0 ? node->dst : node->src[s];
-        if (t && !cpu_tensor_in_buffer(t))
-            return cpu_error(SLM_ERR_INVALID_ARG,
-                             "node %u (%s): tensor '%s' (%s) does not lie in "
-                             "its buffer (buffer, offset, data or strides)",
-                             index, op, t->name, s < 0 ? "dst" : "a source");
-    }
-    return SLM_OK;
-}
-
 /* Grow *p to at least `need` bytes, 64-byte aligned. Contents are not kept:
 ** scratch holds nothing between graphs. */
 static bool grow(char **p, size_t *cap, size_t need)
@@ -338,7 +318,7 @@ static slm_status_t simd_graph_compute(void *device, const slm_graph_t *graph)
     uint32_t n_steps = 0;
     for (uint32_t i = 0; i < graph->n_nodes; i++) {
         const slm_node_t *node = &graph->nodes[i];
-        slm_status_t st = check_node(node, i);
+        slm_status_t st = cpu_check_runnable(node, i);
         if (st != SLM_OK)
             return st;
         SimdScratch sc = simd_node_scratch(dev->kern, node);

@@ -185,22 +185,8 @@ static bool cpu_supports_node(void *device, const slm_node_t *node)
 
 static slm_status_t run_node(const slm_node_t *node, uint32_t index)
 {
-    if (node->op == SLM_OP_NONE || (unsigned)node->op >= SLM_OP_COUNT)
-        return cpu_error(SLM_ERR_UNSUPPORTED, "node %u: unknown op %d", index,
-                         (int)node->op);
-    const char *op = slm_op_name(node->op);
-    const char *why = cpu_check_node(node);
-    if (why)
-        return cpu_error(SLM_ERR_INVALID_ARG, "node %u (%s): %s", index, op, why);
-    for (int s = -1; s < SLM_MAX_SRC; s++) {
-        const slm_tensor_t *t = s < 0 ? node->dst : node->src[s];
-        if (t && !cpu_tensor_in_buffer(t))
-            return cpu_error(SLM_ERR_INVALID_ARG,
-                             "node %u (%s): tensor '%s' (%s) does not lie in "
-                             "its buffer (buffer, offset, data or strides)",
-                             index, op, t->name, s < 0 ? "dst" : "a source");
-    }
-    return cpu_compute_node(node, index);
+    slm_status_t st = cpu_check_runnable(node, index);
+    return st != SLM_OK ? st : cpu_compute_node(node, index);
 }
 
 static slm_status_t cpu_graph_compute(void *device, const slm_graph_t *graph)

@@ -131,3 +131,23 @@ bool cpu_tensor_in_buffer(const slm_tensor_t *t)
     }
     return true;
 }
+
+slm_status_t cpu_check_runnable(const slm_node_t *node, uint32_t index)
+{
+    if (node->op == SLM_OP_NONE || (unsigned)node->op >= SLM_OP_COUNT)
+        return cpu_error(SLM_ERR_UNSUPPORTED, "node %u: unknown op %d", index,
+                         (int)node->op);
+    const char *op = slm_op_name(node->op);
+    const char *why = cpu_check_node(node);
+    if (why)
+        return cpu_error(SLM_ERR_INVALID_ARG, "node %u (%s): %s", index, op, why);
+    for (int s = -1; s < SLM_MAX_SRC; s++) {
+        const slm_tensor_t *t = s < 0 ? node->dst : node->src[s];
+        if (t && !cpu_tensor_in_buffer(t))
+            return cpu_error(SLM_ERR_INVALID_ARG,
+                             "node %u (%s): tensor '%s' (%s) does not lie in "
+                             "its buffer (buffer, offset, data or strides)",
+                             index, op, t->name, s < 0 ? "dst" : "a source");
+    }
+    return SLM_OK;
+}

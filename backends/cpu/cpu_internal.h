@@ -120,4 +120,8 @@ slm_status_t cpu_buffer_read(void *device, void *buffer, size_t offset,
 ** and data agrees with buffer and offset. */
 bool cpu_tensor_in_buffer(const slm_tensor_t *t);
 
+/* Whether node `index` may run: a known op, valid as cpu_check_node says,
+** every tensor inside its buffer. The error names node, op and tensor. */
+slm_status_t cpu_check_runnable(const slm_node_t *node, uint32_t index);
+
 #endif /* SLM_CPU_INTERNAL_H */
