@@ -402,8 +402,11 @@ slm_status_t slm_graph_bind_host(slm_graph_builder_t *g, slm_tensor_t *t,
     slm_status_t st = data_target(g, "slm_graph_bind_host", t, data, size, &r);
     if (st != SLM_OK)
         return st;
-    if (r->bound == data)
+    if (r->bound == data) {
+        if (r->resident) /* new contents for the device copies */
+            r->data_gen++;
         return SLM_OK;
+    }
     free(r->owned);
     r->owned = NULL;
     free(r->saved_state);
@@ -427,4 +430,22 @@ const char *slm_graph_node_device(const slm_graph_builder_t *g,
 uint32_t slm_graph_node_count(const slm_graph_builder_t *g)
 {
     return g ? g->n_nodes : 0;
+}
+
+slm_status_t slm_graph_keep_state_on_device(slm_graph_builder_t *g, slm_tensor_t *t)
+{
+    slm__tensor_t *r = g ? slm__tensor_of(g, t) : NULL;
+    if (!r)
+        return slm__error(SLM_ERR_INVALID_ARG, "slm_graph_keep_state_on_device: %s",
+                          g ? "not a tensor of this graph" : "graph is NULL");
+    char lab[SLM_MAX_NAME + 16];
+    slm__tensor_label(t, "tensor", lab, sizeof lab);
+    if (r->root != r->index || !(r->pub.flags & SLM_TENSOR_STATE))
+        return slm__error(SLM_ERR_INVALID_ARG, "slm_graph_keep_state_on_device: "
+                          "%s is not a STATE leaf", lab);
+    if (!r->resident) {
+        r->resident = true;
+        g->changed = true;
+    }
+    return SLM_OK;
 }

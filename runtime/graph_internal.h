@@ -33,6 +33,8 @@ typedef struct slm__tensor {
     void *owned;              /* slm_graph_set_data copy */
     uint32_t data_gen;        /* bumped whenever the host data changes */
     void *saved_state;        /* STATE contents kept across a replan */
+    bool resident;            /* bound STATE kept on its device between runs
+                                 (slm_graph_keep_state_on_device) */
 } slm__tensor_t;
 
 #define SLM__TENSOR_CHUNK 256
@@ -116,8 +118,8 @@ enum {
     SLM__INST_ARENA = 0,      /* a slice of the device's activations arena */
     SLM__INST_OWN = 1,        /* a buffer of its own */
     SLM__INST_WRAP = 2,       /* the host data wrapped by buffer_from_host */
-    SLM__INST_SHARED = 3      /* a bound weight's upload, shared through the
-                                 runtime's weight cache */
+    SLM__INST_SHARED = 3      /* a bound weight's upload or a resident
+                                 state's copy, shared through bound_copy.c */
 };
 
 /* Where an instance's contents come from. */
@@ -129,7 +131,7 @@ enum {
                                  replan) once, then host data when the
                                  application sets it; bound: the host memory
                                  in before and, if written, out after every
-                                 run, unless wrapped */
+                                 run, unless wrapped or resident */
     SLM__FILL_COPY = 3        /* copied from the home instance before every
                                  run that reads it */
 };

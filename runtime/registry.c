@@ -389,7 +389,7 @@ void slm_runtime_destroy(slm_runtime_t *rt)
 {
     if (!rt)
         return;
-    slm__weight_cache_clear(rt);
+    slm__bound_copy_clear(rt);
     for (uint32_t i = 0; i < rt->n_devices; i++) {
         slm__device_close(rt->devices[i]);
         free(rt->devices[i]);

@@ -106,7 +106,7 @@ void slm__device_close(slm__device_t *d);
 
 /* ----------------------------------------------------------------- runtime */
 
-typedef struct slm__weight_entry slm__weight_entry_t;
+typedef struct slm__bound_copy slm__bound_copy_t;
 
 struct slm_runtime {
     slm__config_t config;         /* parsed slm.ini (empty when none) */
@@ -123,8 +123,8 @@ struct slm_runtime {
     uint32_t n_devices;
     uint32_t n_enabled;           /* devices[0 .. n_enabled-1] are usable */
 
-    slm__weight_entry_t *weights; /* weight_cache.c: uploads shared by graphs */
-    uint32_t n_weights, cap_weights;
+    slm__bound_copy_t *copies;    /* bound_copy.c: uploads shared by graphs */
+    uint32_t n_copies, cap_copies;
 };
 
 /* plugin_loader.c: find candidates (opts, config, env, libslm folder, install
@@ -142,16 +142,32 @@ void slm__plugins_unload(slm_runtime_t *rt);
 ** config `deny`, then score. */
 slm_status_t slm__devices_rank(slm_runtime_t *rt, const slm_runtime_opts_t *opts);
 
-/* weight_cache.c: a buffer on device `dev` (index into rt->devices) holding
+/* bound_copy.c: a buffer on device `dev` (index into rt->devices) holding
 ** `size` bytes copied from `host`, shared with every other graph asking for
-** the same range: allocated and written on the first request, counted after.
-** *base is its host address or NULL. Release each acquire once. */
-slm_status_t slm__weight_cache_acquire(slm_runtime_t *rt, uint32_t dev,
-                                       const void *host, size_t size,
-                                       void **buffer, uint8_t **base);
-void slm__weight_cache_release(slm_runtime_t *rt, uint32_t dev, void *buffer);
+** the same range and kind: allocated and written on the first request,
+** counted after. `state`: a resident STATE copy (see bound_copy.c), else a
+** weight upload. *base is its host address or NULL. Release each acquire
+** once; releasing the last reference of a state copy the device wrote
+** brings its host memory up to date first (and may fail doing so). */
+slm_status_t slm__bound_copy_acquire(slm_runtime_t *rt, uint32_t dev,
+                                     const void *host, size_t size, bool state,
+                                     void **buffer, uint8_t **base);
+slm_status_t slm__bound_copy_release(slm_runtime_t *rt, uint32_t dev, void *buffer);
+/* Before a run that reads a state copy: write it from the host memory when
+** the host side is newer, or when `rebound` (the application bound the
+** memory again). */
+slm_status_t slm__bound_copy_refresh(slm_runtime_t *rt, uint32_t dev, void *buffer,
+                                     bool rebound);
+/* After a run that wrote a state copy: the device side is newer. */
+void slm__bound_copy_written(slm_runtime_t *rt, uint32_t dev, void *buffer);
+/* Before the host memory [host, size) is used directly: read back every
+** state copy of it that a device wrote. */
+slm_status_t slm__bound_copy_flush(slm_runtime_t *rt, const void *host, size_t size);
+/* After the host memory [host, size) was written directly: its state copies
+** are stale. */
+void slm__bound_copy_host_changed(slm_runtime_t *rt, const void *host, size_t size);
 /* Free every entry (graphs left undestroyed); at runtime destruction. */
-void slm__weight_cache_clear(slm_runtime_t *rt);
+void slm__bound_copy_clear(slm_runtime_t *rt);
 
 /* The last-resort device: the enabled device flagged REFERENCE with kind CPU,
 ** or NULL when there is none. */

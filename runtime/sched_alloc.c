@@ -187,10 +187,11 @@ static slm_status_t alloc_own(const slm_graph_builder_t *g, slm__plan_t *plan)
             continue;
         if (st != SLM_ERR_UNSUPPORTED)
             return st;
-        if (root->bound && (root->pub.flags & SLM_TENSOR_WEIGHT) &&
-            in->fill == SLM__FILL_HOST) {
-            st = slm__weight_cache_acquire(g->rt, in->dev, root->bound, in->size,
-                                           &in->buffer, &in->base);
+        bool weight = (root->pub.flags & SLM_TENSOR_WEIGHT) && in->fill == SLM__FILL_HOST;
+        bool state = root->resident && in->fill == SLM__FILL_STATE;
+        if (root->bound && (weight || state)) {
+            st = slm__bound_copy_acquire(g->rt, in->dev, root->bound, in->size,
+                                         state, &in->buffer, &in->base);
             if (st != SLM_OK)
                 return st;
             in->kind = SLM__INST_SHARED;
@@ -241,7 +242,10 @@ void slm__plan_free(slm_runtime_t *rt, slm__plan_t *plan)
     for (uint32_t k = 0; k < plan->n_insts; k++) {
         slm__inst_t *in = &plan->insts[k];
         if (in->kind == SLM__INST_SHARED)
-            slm__weight_cache_release(rt, in->dev, in->buffer);
+            /* A state read back that fails leaves the host memory as it
+            ** was, with the device's message as the last error: freeing
+            ** goes on. */
+            (void)slm__bound_copy_release(rt, in->dev, in->buffer);
         else if (in->kind != SLM__INST_ARENA && in->buffer)
             slm__device_buffer_free(rt->devices[in->dev], in->buffer);
     }

@@ -99,14 +99,31 @@ static bool needs_fill(const slm__inst_t *in, const slm__tensor_t *root)
     return root->bound && !(root->pub.flags & SLM_TENSOR_WEIGHT);
 }
 
+/* Resident state: a shared device copy is brought up to date from the host
+** when the host side is newer; host memory used directly (wrapped, or
+** copied in) first gets what a device wrote into its shared copies. */
+static slm_status_t sync_resident(const slm_graph_builder_t *g, slm__inst_t *in,
+                                  const slm__tensor_t *root)
+{
+    if (in->kind == SLM__INST_SHARED) {
+        bool rebound = in->filled_gen != root->data_gen;
+        in->filled_gen = root->data_gen;
+        return slm__bound_copy_refresh(g->rt, in->dev, in->buffer, rebound);
+    }
+    return slm__bound_copy_flush(g->rt, root->bound, in->size);
+}
+
 static slm_status_t fill_leaves(const slm_graph_builder_t *g, slm__plan_t *plan)
 {
     for (uint32_t k = 0; k < plan->n_insts; k++) {
         slm__inst_t *in = &plan->insts[k];
         slm__tensor_t *root = slm__tensor_at(g, in->root);
+        slm_status_t st;
+        if (root->resident && root->bound && in->fill == SLM__FILL_STATE &&
+            (st = sync_resident(g, in, root)) != SLM_OK)
+            return st;
         if (!needs_fill(in, root))
             continue;
-        slm_status_t st;
         if (in->fill == SLM__FILL_STATE && !in->filled && !root->bound)
             st = fill_state(g, in, root);
         else
@@ -123,10 +140,11 @@ static slm_status_t fill_leaves(const slm_graph_builder_t *g, slm__plan_t *plan)
     return SLM_OK;
 }
 
-/* Bound STATE the graph wrote goes back to its host memory after a run,
-** unless the device used that memory in place. */
-static slm_status_t write_back_state(const slm_graph_builder_t *g,
-                                     const slm__plan_t *plan)
+/* After a run, bound STATE the graph wrote: a resident state's shared
+** copy is now newer than its host memory; other bound state goes back to
+** its host memory unless the device used that memory in place. Host memory
+** written either way makes the resident copies of it stale. */
+static slm_status_t after_run(const slm_graph_builder_t *g, const slm__plan_t *plan)
 {
     for (uint32_t t = 0; t < plan->n_tensors; t++) {
         const slm__tensor_t *root = slm__tensor_at(g, t);
@@ -134,13 +152,36 @@ static slm_status_t write_back_state(const slm_graph_builder_t *g,
         if (k < 0 || !root->bound || !plan->written[t])
             continue;
         const slm__inst_t *in = &plan->insts[k];
-        if (in->fill != SLM__FILL_STATE || in->kind == SLM__INST_WRAP)
+        if (in->fill != SLM__FILL_STATE)
             continue;
-        slm_status_t st = slm__device_buffer_read(dev_of(g, in), in->buffer,
-                                                  in->offset,
-                                                  (void *)root->bound, in->size);
-        if (st != SLM_OK)
-            return st;
+        if (in->kind == SLM__INST_SHARED) {
+            slm__bound_copy_written(g->rt, in->dev, in->buffer);
+            continue;
+        }
+        if (in->kind != SLM__INST_WRAP) {
+            slm_status_t st = slm__device_buffer_read(dev_of(g, in), in->buffer,
+                                                      in->offset,
+                                                      (void *)root->bound, in->size);
+            if (st != SLM_OK)
+                return st;
+        }
+        if (root->resident)
+            slm__bound_copy_host_changed(g->rt, root->bound, in->size);
+    }
+    return SLM_OK;
+}
+
+slm_status_t slm_graph_sync_state(slm_graph_builder_t *g)
+{
+    if (!g)
+        return slm__error(SLM_ERR_INVALID_ARG, "slm_graph_sync_state: graph is NULL");
+    for (uint32_t t = 0; t < g->n_tensors; t++) {
+        const slm__tensor_t *r = slm__tensor_at(g, t);
+        if (r->resident && r->bound) {
+            slm_status_t st = slm__bound_copy_flush(g->rt, r->bound, r->nbytes);
+            if (st != SLM_OK)
+                return st;
+        }
     }
     return SLM_OK;
 }
@@ -340,7 +381,7 @@ slm_status_t slm_graph_run(slm_graph_builder_t *g)
     for (uint32_t r = 0; r < plan->n_runs && st == SLM_OK; r++)
         st = run_one(g, plan, &plan->runs[r]);
     if (st == SLM_OK)
-        st = write_back_state(g, plan);
+        st = after_run(g, plan);
     return st;
 }
 

@@ -3,7 +3,8 @@
 **
 ** The KV cache is host memory owned by the session and bound as a STATE
 ** tensor into every graph, so the prompt graph and the one-token graph share
-** it. Graphs are built per (batch size, attention span) and kept in a small
+** it; a CPU uses it in place, a GPU keeps its own copy for every graph
+** (slm_graph_keep_state_on_device), so only the logits cross the bus. Graphs are built per (batch size, attention span) and kept in a small
 ** cache: the attention span n_kv grows in steps of KV_STEP rows, so decoding
 ** replans once per KV_STEP tokens rather than at every token, and the mask
 ** hides the rows past the current position. Models whose layers differ in
@@ -192,12 +193,14 @@ static slm_status_t forward_build(slm_session_t *s, forward_t *f, uint32_t n_tok
         snprintf(name, sizeof name, "cache_k.%u", il);
         if ((st = leaf(b, SLM_DTYPE_F32, (int64_t)s->k_row, s->n_ctx, SLM_TENSOR_STATE, name,
                        &b->k_cache[il])) ||
-            (st = slm_graph_bind_host(b->g, b->k_cache[il], k, s->n_ctx * s->k_row * sizeof *k)))
+            (st = slm_graph_bind_host(b->g, b->k_cache[il], k, s->n_ctx * s->k_row * sizeof *k)) ||
+            (st = slm_graph_keep_state_on_device(b->g, b->k_cache[il])))
             return st;
         snprintf(name, sizeof name, "cache_v.%u", il);
         if ((st = leaf(b, SLM_DTYPE_F32, (int64_t)s->v_row, s->n_ctx, SLM_TENSOR_STATE, name,
                        &b->v_cache[il])) ||
-            (st = slm_graph_bind_host(b->g, b->v_cache[il], v, s->n_ctx * s->v_row * sizeof *v)))
+            (st = slm_graph_bind_host(b->g, b->v_cache[il], v, s->n_ctx * s->v_row * sizeof *v)) ||
+            (st = slm_graph_keep_state_on_device(b->g, b->v_cache[il])))
             return st;
     }
     if ((st = s->m->arch->build(b)) != SLM_OK)

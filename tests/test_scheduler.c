@@ -513,6 +513,71 @@ static void test_bound_state_on_private_memory(void **state)
     slm_runtime_destroy(rt);
 }
 
+/* Resident state stays on the device: nothing goes back to the host after a
+** run, a second graph binding the same memory shares the device copy without
+** another upload, and sync or a new binding moves it across on request. */
+static void test_resident_state_on_private_memory(void **state)
+{
+    (void)state;
+    counters c = { 0 };
+    slm_runtime_t *rt = make_runtime(COPY_PLUGIN, NULL, &c);
+    static float st[E * 2];
+    memset(st, 0, sizeof st);
+    float xv[E * 2];
+    for (int i = 0; i < E * 2; i++)
+        xv[i] = (float)i;
+
+    slm_graph_builder_t *g1, *g2;
+    assert_int_equal(slm_graph_create(rt, &g1), SLM_OK);
+    slm_tensor_t *x = leaf(g1, SLM_DTYPE_F32, E, 2, SLM_TENSOR_INPUT, "x");
+    assert_int_equal(slm_graph_set_data(g1, x, xv, sizeof xv), SLM_OK);
+    assert_int_equal(slm_graph_keep_state_on_device(g1, x), SLM_ERR_INVALID_ARG);
+    assert_non_null(strstr(slm_last_error(), "'x' is not a STATE leaf"));
+    slm_tensor_t *s1 = leaf(g1, SLM_DTYPE_F32, E, 2, SLM_TENSOR_STATE, "st");
+    assert_int_equal(slm_graph_bind_host(g1, s1, st, sizeof st), SLM_OK);
+    assert_int_equal(slm_graph_keep_state_on_device(g1, s1), SLM_OK);
+    slm_tensor_t *src[1] = { op(g1, SLM_OP_ADD, x, x, NULL, "y") };
+    assert_int_equal(slm_graph_op(g1, SLM_OP_COPY, src, 1, NULL, s1, NULL), SLM_OK);
+    run(&(block){ .g = g1 });
+    assert_string_equal(slm_graph_node_device(g1, 1), "remote_copy:0");
+    for (int i = 0; i < E * 2; i++)
+        assert_true(st[i] == 0.0f); /* still on the device */
+
+    assert_int_equal(slm_graph_create(rt, &g2), SLM_OK);
+    slm_tensor_t *s2 = leaf(g2, SLM_DTYPE_F32, E, 2, SLM_TENSOR_STATE, "st");
+    assert_int_equal(slm_graph_bind_host(g2, s2, st, sizeof st), SLM_OK);
+    assert_int_equal(slm_graph_keep_state_on_device(g2, s2), SLM_OK);
+    slm_tensor_t *sq = op(g2, SLM_OP_MUL, s2, s2, NULL, "sq");
+    assert_int_equal(slm_graph_set_output(g2, sq), SLM_OK);
+    float out[E * 2];
+    int writes = c.remote_writes;
+    run(&(block){ .g = g2 });
+    assert_int_equal(c.remote_writes, writes); /* the copy is shared */
+    assert_int_equal(slm_graph_read(g2, sq, out, sizeof out), SLM_OK);
+    for (int i = 0; i < E * 2; i++)
+        assert_true(out[i] == 4.0f * (float)i * (float)i);
+
+    assert_int_equal(slm_graph_sync_state(g2), SLM_OK);
+    for (int i = 0; i < E * 2; i++)
+        assert_true(st[i] == 2.0f * (float)i);
+
+    st[5] = -3.0f; /* new contents reach the device when bound again */
+    assert_int_equal(slm_graph_bind_host(g2, s2, st, sizeof st), SLM_OK);
+    run(&(block){ .g = g2 });
+    assert_int_equal(slm_graph_read(g2, sq, out, sizeof out), SLM_OK);
+    assert_true(out[5] == 9.0f);
+    assert_true(out[6] == 144.0f);
+
+    /* g1 writes the state again; destroying the last graph that uses the
+    ** copy brings the host memory up to date. */
+    run(&(block){ .g = g1 });
+    assert_true(st[5] == -3.0f);
+    slm_graph_destroy(g2);
+    slm_graph_destroy(g1);
+    assert_true(st[5] == 10.0f);
+    slm_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_device_out_of_memory),
         cmocka_unit_test(test_in_place_write_needs_home),
         cmocka_unit_test(test_bound_state_on_private_memory),
+        cmocka_unit_test(test_resident_state_on_private_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

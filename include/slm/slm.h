@@ -256,6 +256,25 @@ SLM_API slm_status_t slm_graph_bind_host(slm_graph_builder_t *g, slm_tensor_t *t
                                  const void *data, size_t size);
 
 /*
+** Keep STATE tensor `t` (a leaf, bound with slm_graph_bind_host) on the
+** device that runs it: a device that cannot address host memory gets a
+** copy once, runs update that copy in place, and nothing goes back to the
+** host after a run. Every graph of the runtime that binds the same memory
+** (same address and size) with this mark shares the copy, so a prompt graph
+** and a one-token graph share a KV cache that never leaves the GPU. Devices
+** that use host memory in place are unaffected. The host memory is brought
+** up to date by slm_graph_sync_state, and when the last graph using the copy
+** is destroyed; to give the state new contents, write the memory and bind it
+** again. Errors: SLM_ERR_INVALID_ARG when t is not a STATE leaf of g.
+*/
+SLM_API slm_status_t slm_graph_keep_state_on_device(slm_graph_builder_t *g,
+                                                    slm_tensor_t *t);
+
+/* Copy every device-resident state of g back into its host memory. Errors:
+** a device's failure to read, with its message. */
+SLM_API slm_status_t slm_graph_sync_state(slm_graph_builder_t *g);
+
+/*
 ** Run the graph: on the first run (or after the graph changed) validate it,
 ** place each node, plan memory and upload weights; then write inputs, run
 ** every device's part in order with the copies between them, and wait.
