@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what slm needs from Debian 12 and build it. Idempotent: packages
-# already present are not touched, and the build is incremental.
+# already present are not touched, and the build is incremental. Vulkan's
+# loader, headers and shader compiler build the Vulkan backend; Mesa's
+# lavapipe gives every machine a Vulkan device to test it on.
 #
 #   .ci/setup.sh            release build in build/
 #   .ci/setup.sh --sanitize AddressSanitizer + UBSan build in build-asan/
@@ -18,7 +20,8 @@ case "${1:-}" in
     *) echo "usage: $0 [--sanitize | --aarch64]" >&2; exit 2 ;;
 esac
 
-packages=(build-essential cmake pkg-config libinih-dev libcmocka-dev valgrind)
+packages=(build-essential cmake pkg-config libinih-dev libcmocka-dev valgrind
+          libvulkan-dev glslc mesa-vulkan-drivers)
 # libslm's own dependencies are not installed for the target: the cross
 # build is of the plugins only (SLM_PLUGINS_ONLY), which need a C library.
 [ "$preset" = aarch64 ] &&

@@ -7,6 +7,7 @@
 ** gives, at every step, every recorded top-10 logit within the tolerance of
 ** ../shared/golden/README.md, and the recorded argmax wherever its margin is
 ** clear. stories260K-f32 must also generate the recorded text greedily.
+** Every case runs on every in-tree backend that has a device here.
 */
 #include <math.h>
 #include <setjmp.h>
@@ -30,18 +31,25 @@ typedef struct golden_case {
     float logit_tol, margin;      /* README.md: F32/F16 vs quantised */
 } golden_case_t;
 
-/* The in-tree CPU plugins of this architecture, best first: each golden
-** case runs once on every one this CPU supports, forced with opts.backends. */
+/* The in-tree backends of this architecture, best CPU first: each golden
+** case runs once on every one with a device here, forced with
+** opts.backends. Vulkan runs on whatever driver the loader finds (the test
+** command selects lavapipe), and must then run every node itself. */
+static const char *const backends[] = {
 #if defined(__aarch64__)
-static const char *const cpu_variants[] = { "cpu-neon", "cpu" };
+    "cpu-neon", "cpu",
 #else
-static const char *const cpu_variants[] = { "cpu-avx512", "cpu-avx2", "cpu" };
+    "cpu-avx512", "cpu-avx2", "cpu",
 #endif
-#define N_CPU_VARIANTS (sizeof cpu_variants / sizeof cpu_variants[0])
+#ifdef SLM_TEST_VULKAN
+    "vulkan",
+#endif
+};
+#define N_BACKENDS (sizeof backends / sizeof backends[0])
 
-/* A runtime with every in-tree CPU plugin; `backend` forces one (NULL: the
+/* A runtime with every in-tree plugin; `backend` forces one (NULL: the
 ** runtime's own choice). */
-static slm_runtime_t *runtime_cpu(const char *backend)
+static slm_runtime_t *runtime_for(const char *backend)
 {
     static const char *const plugins[] = {
         SLM_BACKEND_BUILD_DIR "/libslm-backend-cpu.so",
@@ -50,6 +58,9 @@ static slm_runtime_t *runtime_cpu(const char *backend)
 #else
         SLM_BACKEND_BUILD_DIR "/libslm-backend-cpu-avx2.so",
         SLM_BACKEND_BUILD_DIR "/libslm-backend-cpu-avx512.so",
+#endif
+#ifdef SLM_TEST_VULKAN
+        SLM_BACKEND_BUILD_DIR "/libslm-backend-vulkan.so",
 #endif
     };
     slm_runtime_opts_t o = SLM_RUNTIME_OPTS_INIT;
@@ -63,22 +74,39 @@ static slm_runtime_t *runtime_cpu(const char *backend)
     return rt;
 }
 
-/* Whether variant v has a device on this CPU (a SIMD plugin on a CPU
-** without its instructions reports none). */
-static bool cpu_variant_present(size_t v)
+/* Whether backend b has a device here (a SIMD plugin on a CPU without its
+** instructions reports none, Vulkan without a driver none). */
+static bool backend_present(size_t b)
 {
-    static int known[N_CPU_VARIANTS]; /* 0 unknown, 1 present, 2 absent */
-    if (!known[v]) {
-        slm_runtime_t *rt = runtime_cpu(NULL);
-        known[v] = 2;
+    static int known[N_BACKENDS]; /* 0 unknown, 1 present, 2 absent */
+    if (!known[b]) {
+        slm_runtime_t *rt = runtime_for(NULL);
+        known[b] = 2;
         for (uint32_t i = 0; i < slm_runtime_device_count(rt); i++)
-            if (strcmp(slm_runtime_device(rt, i)->plugin, cpu_variants[v]) == 0)
-                known[v] = 1;
+            if (strcmp(slm_runtime_device(rt, i)->plugin, backends[b]) == 0)
+                known[b] = 1;
         slm_runtime_destroy(rt);
-        if (known[v] == 2)
-            print_message("note: %s has no device on this CPU; skipped\n", cpu_variants[v]);
+        if (known[b] == 2)
+            print_message("note: %s has no device here; skipped\n", backends[b]);
     }
-    return known[v] == 1;
+    return known[b] == 1;
+}
+
+/* A forced backend that is not a CPU must run the whole forward pass: no
+** node may fall back to the CPU. */
+static void expect_all_on(slm_model_t *m, const char *backend)
+{
+    if (strncmp(backend, "cpu", 3) == 0)
+        return;
+    slm_placement_t p[4 * SLM_OP_COUNT];
+    uint32_t n = 0;
+    if (slm_model_placement(m, p, sizeof p / sizeof p[0], &n) != SLM_OK)
+        fail_msg("placement on %s: %s", backend, slm_last_error());
+    size_t len = strlen(backend);
+    for (uint32_t i = 0; i < n; i++)
+        if (strncmp(p[i].device, backend, len) != 0 || p[i].device[len] != ':')
+            fail_msg("%s forced, but %u %s node(s) run on %s", backend, p[i].n_nodes,
+                     slm_op_name(p[i].op), p[i].device);
 }
 
 static json_t *load_golden(const char *name)
@@ -155,8 +183,9 @@ static void run_golden_on(const golden_case_t *gc, const char *backend)
 {
     golden_backend = backend;
     json_t *g = load_golden(gc->file);
-    slm_runtime_t *rt = runtime_cpu(backend);
+    slm_runtime_t *rt = runtime_for(backend);
     slm_model_t *m = open_model(rt, gc->file);
+    expect_all_on(m, backend);
     const slm_model_info_t *mi = slm_model_info(m);
     assert_int_equal(mi->n_vocab, (uint32_t)json_get(g, "n_vocab")->number);
     slm_session_t *s = NULL;
@@ -201,9 +230,9 @@ static void run_golden_on(const golden_case_t *gc, const char *backend)
 
 static void run_golden(const golden_case_t *gc)
 {
-    for (size_t v = 0; v < N_CPU_VARIANTS; v++)
-        if (cpu_variant_present(v))
-            run_golden_on(gc, cpu_variants[v]);
+    for (size_t b = 0; b < N_BACKENDS; b++)
+        if (backend_present(b))
+            run_golden_on(gc, backends[b]);
 }
 
 #define FLOAT_TOL 0.02f, 0.05f
@@ -248,7 +277,7 @@ static void greedy_text_on(const char *backend)
 {
     json_t *g = load_golden("stories260K-f32");
     const json_t *c = &json_get(g, "cases")->items[0];
-    slm_runtime_t *rt = runtime_cpu(backend);
+    slm_runtime_t *rt = runtime_for(backend);
     slm_model_t *m = open_model(rt, "stories260K-f32");
     slm_session_t *s = NULL;
     assert_int_equal(slm_session_create(m, NULL, &s), SLM_OK);
@@ -286,15 +315,15 @@ static void greedy_text_on(const char *backend)
 static void test_stories_greedy_text(void **st)
 {
     (void)st;
-    for (size_t v = 0; v < N_CPU_VARIANTS; v++)
-        if (cpu_variant_present(v))
-            greedy_text_on(cpu_variants[v]);
+    for (size_t b = 0; b < N_BACKENDS; b++)
+        if (backend_present(b))
+            greedy_text_on(backends[b]);
 }
 
 static void test_context_full(void **st)
 {
     (void)st;
-    slm_runtime_t *rt = runtime_cpu(NULL);
+    slm_runtime_t *rt = runtime_for(NULL);
     slm_model_t *m = open_model(rt, "stories260K-f32");
     slm_session_opts_t so = SLM_SESSION_OPTS_INIT;
     so.n_ctx = 8;
