@@ -1,6 +1,7 @@
 /*
 ** test_neon_conform.c -- cpu-neon against the scalar reference backend,
-** with the conformance engine of conform.h, as a plain program: it is
+** with the conformance engine of slm-conform (conform_engine.h, held to
+** the in-tree contract with full coverage), as a plain program: it is
 ** cross-built for AArch64 and run under qemu-aarch64, where cmocka is not
 ** installed for the target (and natively on an AArch64 machine).
 **
@@ -16,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conform.h"
+#include "conform_engine.h"
 
 static void print_line(const char *line)
 {
@@ -37,8 +38,9 @@ static int key_rank(const ConformResult *res, int n, int i)
 int main(int argc, char **argv)
 {
     static const ConformRun runs[] = {
-        {"cpu-neon", " (NEON)", "asimd", NULL, NULL},
-        {"cpu-neon", " (NEON)", "asimd", "dotprod", "asimddp"},
+        {.plugin = "cpu-neon", .label = " (NEON)", .features = "asimd", .full_coverage = true},
+        {.plugin = "cpu-neon", .off_key = "dotprod", .only_with = "asimddp",
+         .label = " (NEON)", .features = "asimd", .full_coverage = true},
     };
     static const uint32_t threads[] = {1, 2};
     ConformOptions o = {
@@ -86,13 +88,13 @@ int main(int argc, char **argv)
     for (int k = 0; k < n; k++) {
         const ConformResult *r = &res[order[k]];
         char threads_s[32] = "";
-        if (r->threads)
-            snprintf(threads_s, sizeof threads_s, "%u thread%s", (unsigned)r->threads,
+        if (r->threads > 0)
+            snprintf(threads_s, sizeof threads_s, "%d thread%s", (int)r->threads,
                      r->threads == 1 ? "" : "s");
         char err[32] = "";
         if (r->worst >= 0)
             snprintf(err, sizeof err, "nmse <= %.1e", r->worst);
-        else if (r->exact)
+        else if (r->bound == CONFORM_EXACT)
             snprintf(err, sizeof err, "exact");
         printf("%-4s %-26s %-22s %-10s %4d check%s%s%s\n", r->failed ? "FAIL" : "ok", r->key,
                r->run >= 0 ? conform_run_name(r->run) : "", threads_s, r->checks,
