@@ -13,12 +13,24 @@
 ** single convert-and-scale. Q4_0's nibbles then go in unsigned, and
 ** -8 * sum(x) of each block is added back after the fold.
 **
+** Several columns of Q4_0 (prompts) take two blocks a step: one ymm holds
+** both blocks' 16 bytes of quants, whose low nibbles (elements 0-15) and
+** high nibbles (16-31) meet the matching halves of the activations, stored
+** in that order (qp). The unsigned nibbles need no vpsignb; each block's
+** -8 * sum(x) comes back as -2 * sum(x) in each of its four 32-bit lanes.
+**
 ** Activation row layout (q8_row_bytes, quantize_q8), K elements in
-** nb = K / 32 blocks:
+** nb = K / 32 blocks and np = nb / 2 pairs:
 **   int8  qs[K], padded to 64 bytes
 **   float d[nb]  the block scales, f16-rounded as llama.cpp stores them
 **   int32 s[nb]  the block sums of the quants
+**   int8  qp[np][64]  Q4_0 only: elements 0-15 of blocks 2p and 2p + 1,
+**                     then elements 16-31 of both
+**   float pd[np][8]   Q4_0 only: lanes 0-3 the scale of block 2p, 4-7 of
+**                     2p + 1
+**   int32 pc[np][8]   Q4_0 only: -2 * s of the same blocks
 */
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -27,17 +39,22 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* Tile: rows x columns of ymm accumulators (16 registers in all). */
+/* Tile: rows x columns of ymm accumulators (16 registers in all); Q4_0's
+** two-block tiles have their own shape. */
 #define RT 2
 #define CT 2
+#define Q4RT 2
+#define Q4CT 4
 
 static inline size_t qs_bytes(int64_t K) { return simd_align64((size_t)K); }
 
 static inline size_t ds_bytes(int64_t K) { return simd_align64((size_t)(K / 32) * 4); }
 
+static inline int64_t n_pairs(int64_t K) { return K / 32 / 2; }
+
 static size_t q8_row_bytes(int64_t K)
 {
-    return qs_bytes(K) + 2 * ds_bytes(K);
+    return qs_bytes(K) + 2 * ds_bytes(K) + (size_t)n_pairs(K) * (64 + 2 * 32);
 }
 
 /* Bytes ahead of the decode kernel's reads to prefetch: the hardware
@@ -71,7 +88,6 @@ static inline __m256 round_away(__m256 p)
 ** zero quants. The layout is the same for both weight types. */
 static void quantize_q8(const float *x, int64_t K, void *out, slm_dtype_t wtype)
 {
-    (void)wtype;
     int64_t nb = K / 32;
     int8_t *qs = out;
     float *ds = (float *)((char *)out + qs_bytes(K));
@@ -97,7 +113,7 @@ static void quantize_q8(const float *x, int64_t K, void *out, slm_dtype_t wtype)
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
         float amax = _mm_cvtss_f32(m4);
         float d = amax / 127.0f;
-        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        float id = d >= FLT_MIN ? 1.0f / d : 0.0f; /* graph.h */
         __m256 vid = _mm256_set1_ps(id);
         __m256i q[4];
         for (int k = 0; k < 4; k++)
@@ -116,6 +132,21 @@ static void quantize_q8(const float *x, int64_t K, void *out, slm_dtype_t wtype)
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
         ss[b] = _mm_cvtsi128_si32(s4);
     }
+    if (wtype != SLM_DTYPE_Q4_0)
+        return;
+    int8_t *qp = (int8_t *)((char *)ss + ds_bytes(K));
+    float *pd = (float *)(qp + 64 * n_pairs(K));
+    int32_t *pc = (int32_t *)(pd + 8 * n_pairs(K));
+    for (int64_t p = 0; p < n_pairs(K); p++)
+        for (int h = 0; h < 2; h++) {
+            int64_t b = 2 * p + h;
+            memcpy(qp + 64 * p + 16 * h, qs + 32 * b, 16);
+            memcpy(qp + 64 * p + 32 + 16 * h, qs + 32 * b + 16, 16);
+            for (int l = 0; l < 4; l++) {
+                pd[8 * p + 4 * h + l] = ds[b];
+                pc[8 * p + 4 * h + l] = -2 * ss[b];
+            }
+        }
 }
 
 /* ------------------------------------------------------------- tiles */
@@ -182,6 +213,83 @@ INLINE void qtile(const SimdMat *m, int64_t r, int c0, const int R, const int C,
     for (int i = 0; i < R; i++)
         for (int j = 0; j < C; j++) {
             float v = hsum8(acc[i][j]);
+            memcpy(m->y[c0 + j] + (size_t)(r + i) * m->y_step, &v, sizeof v);
+        }
+}
+
+/* Q4_0, R rows x C columns, two blocks a step (qp, pd, pc), then the odd
+** last block as qtile does it. */
+INLINE void q4_pair_tile(const SimdMat *m, int64_t r, int c0, const int R, const int C)
+{
+    const int64_t nb = m->K / 32, np = n_pairs(m->K);
+    const size_t bsz = sizeof(slm_block_q4_0);
+    const size_t pair_at = qs_bytes(m->K) + 2 * ds_bytes(m->K);
+    const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0F);
+    const uint8_t *w[Q4RT];
+    const int8_t *xp[Q4CT];
+    const float *xd[Q4CT];
+    const int32_t *xc[Q4CT];
+    __m256 acc[Q4RT][Q4CT];
+    for (int i = 0; i < R; i++) {
+        w[i] = (const uint8_t *)m->w + (size_t)(r + i) * m->w_stride;
+        for (int j = 0; j < C; j++)
+            acc[i][j] = _mm256_setzero_ps();
+    }
+    for (int j = 0; j < C; j++) {
+        xp[j] = (const int8_t *)m->x[c0 + j] + pair_at;
+        xd[j] = (const float *)(xp[j] + 64 * np);
+        xc[j] = (const int32_t *)(xd[j] + 8 * np);
+    }
+    for (int64_t p = 0; p < np; p++) {
+        __m256i lo[Q4RT], hi[Q4RT];
+        __m256 ew[Q4RT];
+        for (int i = 0; i < R; i++) {
+            const uint8_t *b0 = w[i] + (size_t)(2 * p) * bsz, *b1 = b0 + bsz;
+            __m256i z = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 2))),
+                _mm_loadu_si128((const __m128i *)(b1 + 2)), 1);
+            lo[i] = _mm256_and_si256(z, low4);
+            hi[i] = _mm256_and_si256(_mm256_srli_epi16(z, 4), low4);
+            uint16_t h0, h1;
+            memcpy(&h0, b0, 2);
+            memcpy(&h1, b1, 2);
+            ew[i] = _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_set1_epi16((short)h0),
+                                                       _mm_set1_epi16((short)h1)));
+        }
+        for (int j = 0; j < C; j++) {
+            __m256i xl = _mm256_loadu_si256((const __m256i *)(xp[j] + 64 * p));
+            __m256i xh = _mm256_loadu_si256((const __m256i *)(xp[j] + 64 * p + 32));
+            __m256 ex = _mm256_loadu_ps(xd[j] + 8 * p);
+            __m256i cr = _mm256_loadu_si256((const __m256i *)(xc[j] + 8 * p));
+            for (int i = 0; i < R; i++) {
+                __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo[i], xl),
+                                               _mm256_maddubs_epi16(hi[i], xh));
+                __m256i dp = _mm256_add_epi32(_mm256_madd_epi16(p16, ones), cr);
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dp),
+                                            _mm256_mul_ps(ew[i], ex), acc[i][j]);
+            }
+        }
+    }
+    float tail[Q4RT][Q4CT] = {{0.0f}};
+    if (nb % 2) {
+        const int64_t b = nb - 1;
+        for (int i = 0; i < R; i++) {
+            const uint8_t *blk = w[i] + (size_t)b * bsz;
+            __m256i wv = weights(blk, true);
+            __m256i wa = _mm256_abs_epi8(wv);
+            for (int j = 0; j < C; j++) {
+                const int8_t *xq = (const int8_t *)m->x[c0 + j];
+                const float *d = (const float *)((const char *)xq + qs_bytes(m->K));
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+                __m256i dp = _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(wa, _mm256_sign_epi8(xv, wv)), ones);
+                tail[i][j] = hsum8(_mm256_cvtepi32_ps(dp)) * f16_at(blk) * d[b];
+            }
+        }
+    }
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < C; j++) {
+            float v = hsum8(acc[i][j]) + tail[i][j];
             memcpy(m->y[c0 + j] + (size_t)(r + i) * m->y_step, &v, sizeof v);
         }
 }
@@ -295,7 +403,32 @@ typedef void (*TileFn)(const SimdMat *m, int64_t r, int c0);
     }
 
 TILES(q8_0, false)
-TILES(q4_0, true)
+
+#define Q4TILE(R, C)                                                   \
+    static void q4_##R##x##C(const SimdMat *m, int64_t r, int c0)     \
+    {                                                                  \
+        q4_pair_tile(m, r, c0, R, C);                                  \
+    }
+Q4TILE(1, 1) Q4TILE(1, 2) Q4TILE(1, 3) Q4TILE(1, 4)
+Q4TILE(2, 1) Q4TILE(2, 2) Q4TILE(2, 3) Q4TILE(2, 4)
+static const TileFn q4_tiles[Q4RT][Q4CT] = {{q4_1x1, q4_1x2, q4_1x3, q4_1x4},
+                                            {q4_2x1, q4_2x2, q4_2x3, q4_2x4}};
+
+static void mat_q4_0(const SimdMat *m, int64_t r0, int64_t r1)
+{
+    if (m->n_cols == 1) {
+        mat_decode(m, r0, r1, true);
+        return;
+    }
+    for (int64_t r = r0; r < r1; r += Q4RT) {
+        int R = r1 - r < Q4RT ? (int)(r1 - r) : Q4RT;
+        for (int c = 0; c < m->n_cols; c += Q4CT) {
+            int C = m->n_cols - c < Q4CT ? m->n_cols - c : Q4CT;
+            q4_tiles[R - 1][C - 1](m, r, c);
+        }
+    }
+}
+
 
 const SimdKernels simd_avx2_kernels = {
     .name = "avx2",

@@ -24,7 +24,9 @@
 **
 ** Activation row layout (q8_row_bytes, quantize_q8), for K elements in
 ** nb = K / 32 blocks, np = (nb + 1) / 2 pairs and ng = nb / 16 groups:
-**   int8  qs[K], padded to 64 bytes
+**   int8  qs[K], padded to 64 bytes; for Q4_0 weights the blocks of each
+**                full quad (below) are stored as the quad's four low
+**                halves (elements 0-15), then its four high halves
 **   float ex[np][16]   lanes 0-7: scale of block 2p, lanes 8-15: of 2p + 1
 **   int32 cr[np][16]   lane 0: correction of block 2p, lane 8: of 2p + 1
 **   float gd[ng][16]   group g's 16 scales in fold order (below)
@@ -33,8 +35,10 @@
 **                      the quad over lanes 4i .. 4i + 3
 **   int32 qc[nq][16]   and the corrections, in lanes 4i
 ** Q4_0 tiles take four blocks a step: one zmm holds four blocks' quants,
-** whose low and high nibbles meet the matching halves of the activations.
+** whose low and high nibbles meet the matching halves of the activations,
+** which the quad order of qs gives as two plain loads.
 */
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -147,18 +151,25 @@ static void quantize_q8(const float *x, int64_t K, void *out, slm_dtype_t wtype)
         __m512 fin = _mm512_add_ps(_mm512_sub_ps(v0, v0), _mm512_sub_ps(v1, v1));
         float dh;
         int32_t corr = 0;
+        /* Q4_0 tiles read full quads in quad order (layout above) */
+        int64_t lo_at[2] = {32 * b, 32 * b + 16};
+        if (wtype == SLM_DTYPE_Q4_0 && b < 4 * n_quads(K)) {
+            lo_at[0] = 128 * (b / 4) + 16 * (b % 4);
+            lo_at[1] = lo_at[0] + 64;
+        }
         if (_mm512_cmp_ps_mask(fin, fin, _CMP_UNORD_Q)) {
-            memset(qs + 32 * b, 0, 32);
+            memset(qs + lo_at[0], 0, 16);
+            memset(qs + lo_at[1], 0, 16);
             dh = NAN;
         } else {
             float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
             float d = amax / 127.0f;
-            float id = d != 0.0f ? 1.0f / d : 0.0f;
+            float id = d >= FLT_MIN ? 1.0f / d : 0.0f; /* graph.h */
             __m512 vid = _mm512_set1_ps(id);
             __m512i q0 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v0, vid)));
             __m512i q1 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v1, vid)));
-            _mm_storeu_si128((__m128i *)(qs + 32 * b), _mm512_cvtsepi32_epi8(q0));
-            _mm_storeu_si128((__m128i *)(qs + 32 * b + 16), _mm512_cvtsepi32_epi8(q1));
+            _mm_storeu_si128((__m128i *)(qs + lo_at[0]), _mm512_cvtsepi32_epi8(q0));
+            _mm_storeu_si128((__m128i *)(qs + lo_at[1]), _mm512_cvtsepi32_epi8(q1));
             corr = -offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
             dh = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
         }
@@ -339,7 +350,9 @@ INLINE void pairs_and_tail(const uint8_t **w, const ActRow *x, int64_t K,
     }
 }
 
-/* Four Q4_0 blocks' quants in one zmm, block i in 128-bit lane i. */
+/* Four Q4_0 blocks' quants in one zmm, block i in 128-bit lane i. (Four
+** loads and inserts: on Zen 4 a two-source word permute of the quad's 72
+** bytes is slower.) */
 INLINE __m512i q4_quad(const uint8_t *b)
 {
     const int64_t bsz = bsz_q4_0;
@@ -388,10 +401,8 @@ INLINE void q4_quad_tile(const SimdMat *m, int64_t r, int c0, const int R, const
             ew[i] = q4_quad_scale(b);
         }
         for (int j = 0; j < C; j++) {
-            __m512i x0 = _mm512_loadu_si512((const void *)(x[j].qs + 128 * q));
-            __m512i x1 = _mm512_loadu_si512((const void *)(x[j].qs + 128 * q + 64));
-            __m512i xl = _mm512_shuffle_i64x2(x0, x1, 0x88);
-            __m512i xh = _mm512_shuffle_i64x2(x0, x1, 0xDD);
+            __m512i xl = _mm512_loadu_si512((const void *)(x[j].qs + 128 * q));
+            __m512i xh = _mm512_loadu_si512((const void *)(x[j].qs + 128 * q + 64));
             __m512 ex = _mm512_loadu_ps(x[j].qd + 16 * q);
             __m512i cr = _mm512_loadu_si512((const void *)(x[j].qc + 16 * q));
             for (int i = 0; i < R; i++) {
@@ -466,24 +477,18 @@ INLINE __m512i fold4(const __m512i d[4])
     return _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
 }
 
-/* The dot products of four Q4_0 blocks with their activations, block i in
-** lanes 4i .. 4i + 3: one zmm holds the four blocks' 16 bytes of quants,
-** whose low nibbles (elements 0-15) and high nibbles (16-31) meet the
-** matching halves of the activations, picked by 128-bit lanes. */
-INLINE __m512i q4_quad_dot(const uint8_t *b, const int8_t *xq)
+/* The dot products of a quad of Q4_0 blocks (z, from q4_quad) with its
+** activations, block i in lanes 4i .. 4i + 3: the low nibbles (elements
+** 0-15) meet the quad's first 64 bytes of activations, the high ones the
+** next 64. */
+INLINE __m512i q4_quad_dot(__m512i z, const int8_t *xq)
 {
-    const int64_t bsz = bsz_q4_0;
-    __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(b + 2)));
-    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(b + bsz + 2)), 1);
-    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(b + 2 * bsz + 2)), 2);
-    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(b + 3 * bsz + 2)), 3);
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     __m512i lo = _mm512_and_si512(z, low4);
     __m512i hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), low4);
-    __m512i x0 = _mm512_loadu_si512((const void *)xq);
-    __m512i x1 = _mm512_loadu_si512((const void *)(xq + 64));
-    __m512i d = dot_u8s8(_mm512_setzero_si512(), lo, _mm512_shuffle_i64x2(x0, x1, 0x88));
-    return dot_u8s8(d, hi, _mm512_shuffle_i64x2(x0, x1, 0xDD));
+    __m512i d = dot_u8s8(_mm512_setzero_si512(), lo,
+                         _mm512_loadu_si512((const void *)xq));
+    return dot_u8s8(d, hi, _mm512_loadu_si512((const void *)(xq + 64)));
 }
 
 /* The f16 scales of 16 blocks from wb, in fold order: picked with word
@@ -534,7 +539,7 @@ INLINE float row_dot(const uint8_t *w, const ActRow *x, int64_t K, const bool q4
         __m512i d[8], folded;
         if (q4) {
             for (int k = 0; k < 4; k++)
-                d[k] = q4_quad_dot(wb + 4 * k * bsz, x->qs + 512 * g + 128 * k);
+                d[k] = q4_quad_dot(q4_quad(wb + 4 * k * bsz), x->qs + 512 * g + 128 * k);
             folded = fold4(d);
         } else {
             for (int j = 0; j < 8; j++) {
@@ -549,7 +554,18 @@ INLINE float row_dot(const uint8_t *w, const ActRow *x, int64_t K, const bool q4
         __m512 s = _mm512_mul_ps(group_scales(wb, q4), _mm512_loadu_ps(x->gd + 16 * g));
         acc[0][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc[0][0]);
     }
-    pairs_and_tail(&w, x, K, 8 * ng, 1, 1, q4, acc, tail);
+    int64_t p0 = 8 * ng;
+    if (q4) { /* the quads after the last group */
+        for (int64_t q = 4 * ng; q < n_quads(K); q++) {
+            const uint8_t *b = w + 4 * q * bsz;
+            __m512i dp = _mm512_add_epi32(q4_quad_dot(q4_quad(b), x->qs + 128 * q),
+                                          _mm512_loadu_si512((const void *)(x->qc + 16 * q)));
+            __m512 s = _mm512_mul_ps(q4_quad_scale(b), _mm512_loadu_ps(x->qd + 16 * q));
+            acc[0][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), s, acc[0][0]);
+        }
+        p0 = 2 * n_quads(K);
+    }
+    pairs_and_tail(&w, x, K, p0, 1, 1, q4, acc, tail);
     return _mm512_reduce_add_ps(acc[0][0]) + tail[0][0];
 }
 

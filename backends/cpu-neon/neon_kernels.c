@@ -119,7 +119,7 @@ static void quantize_q8(const float *x, int64_t K, void *out, slm_dtype_t wtype)
             continue;
         }
         float d = amax / 127.0f;
-        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        float id = d >= FLT_MIN ? 1.0f / d : 0.0f; /* graph.h */
         float32x4_t vid = vdupq_n_f32(id);
         int16x8_t h[4];
         for (int k = 0; k < 4; k++) {

@@ -61,7 +61,8 @@ static void quantize_q8_K(const float *x, int64_t K, BlockQ8K *y)
             fin = vf_add(fin, vf_sub(v, v)); /* NaN if any is not finite */
         }
         float amax = vf_hmax(vmax), nf = vf_hsum(fin);
-        if (amax == 0.0f || nf != nf) {
+        /* graph.h: a block whose -127 / max overflows is a zero block */
+        if (amax == 0.0f || nf != nf || !isfinite(127.0f / amax)) {
             memset(&y[b], 0, sizeof y[b]);
             if (nf != nf)
                 y[b].d = NAN;

@@ -11,6 +11,7 @@
 ** GGUF runtimes compute them. Its float operations are written one by one in
 ** the order graph.h gives, since the result depends on where it rounds.
 */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -222,8 +223,10 @@ static int has_non_finite(const float *x, int n)
 }
 
 /* Per block of 32: d = amax / 127 stored as f16; q = roundf(x * (1 / d)),
-** with 1 / d taken from the float d before its f16 rounding (and 0 for an
-** all-zero block). */
+** with 1 / d taken from the float d before its f16 rounding. A d below
+** FLT_MIN (an all-zero block, or one so small that its f16 is zero) gets
+** zero quants: 1 / d would be inexact or infinite, and the quants of a
+** block whose scale is zero do not matter. */
 void cpu_quantize_row_q8_0(const float *x, int64_t n, slm_block_q8_0 *out)
 {
     for (int64_t b = 0; b < n / SLM_QK8_0; b++) {
@@ -240,7 +243,7 @@ void cpu_quantize_row_q8_0(const float *x, int64_t n, slm_block_q8_0 *out)
                 amax = ax;
         }
         float d = amax / 127.0f;
-        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        float id = d >= FLT_MIN ? 1.0f / d : 0.0f;
         out[b].d = slm_f32_to_f16(d);
         for (int j = 0; j < SLM_QK8_0; j++)
             out[b].qs[j] = (int8_t)roundf(xb[j] * id);
@@ -250,7 +253,8 @@ void cpu_quantize_row_q8_0(const float *x, int64_t n, slm_block_q8_0 *out)
 /* Per block of 256: m is the element of largest magnitude (the first one on
 ** a tie); iscale = -127 / m; q = min(127, nearest-even(iscale * x)); d =
 ** 1 / iscale. The sign flip makes q of m itself -127 and d negative when m
-** is positive. An all-zero block has d = 0 and zero quants. */
+** is positive. An all-zero block, and one whose iscale overflows (|m| below
+** 127 / FLT_MAX), has d = 0 and zero quants. */
 void cpu_quantize_row_q8_K(const float *x, int64_t n, cpu_block_q8_K *out)
 {
     for (int64_t b = 0; b < n / SLM_QK_K; b++) {
@@ -269,9 +273,9 @@ void cpu_quantize_row_q8_K(const float *x, int64_t n, cpu_block_q8_K *out)
             y->d = NAN;
             continue;
         }
-        if (amax == 0.0f)
+        float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
+        if (!isfinite(iscale) || iscale == 0.0f)
             continue;
-        float iscale = -127.0f / max;
         for (int j = 0; j < SLM_QK_K; j++) {
             int q = round_half_even(iscale * xb[j]);
             y->qs[j] = (int8_t)(q < 127 ? q : 127);

@@ -383,7 +383,7 @@ static inline int slm_tensor_is_contiguous(const slm_tensor_t *t)
 **                  float, and the sum is accumulated in float or wider.
 **            Q4_0, Q8_0  x is quantised to Q8_0 blocks of 32. For each block
 **                  with elements v[0..31]: amax = max |v[j]|; d = amax / 127;
-**                  id = d != 0 ? 1 / d : 0, both in float and id taken from
+**                  id = d >= FLT_MIN ? 1 / d : 0, both in float and id taken from
 **                  d before any f16 rounding; q[j] = roundf(v[j] * id) (the
 **                  product in float, ties away from zero); the block keeps
 **                  d as an f16 (nearest even), and da is that f16's value.
@@ -394,7 +394,8 @@ static inline int slm_tensor_is_contiguous(const slm_tensor_t *t)
 **                  in float.
 **            Q4_K, Q6_K  x is quantised to Q8_K blocks of 256 (float d,
 **                  int8 q[256]). For each block: mx = the first element of
-**                  largest magnitude; if mx == 0, d = 0 and every q[j] = 0;
+**                  largest magnitude; if mx == 0 or -127 / mx overflows,
+**                  d = 0 and every q[j] = 0;
 **                  else iscale = -127 / mx, q[j] = min(127, rint(iscale *
 **                  v[j])) (product in float, ties to even) and d = 1 / iscale
 **                  (all float; d < 0 when mx > 0). For super-block i:
