@@ -132,6 +132,11 @@ static slm_status_t read_shape(const char *fn, slm_dtype_t dtype, int n_dims,
         return slm__error(SLM_ERR_INVALID_ARG, "%s: ne[0]=%lld is not a "
                           "multiple of the %s block size %lld", fn,
                           (long long)ne[0], slm_dtype_name(dtype), (long long)be);
+    if (!slm__nelements_fit(ne))
+        return slm__error(SLM_ERR_INVALID_ARG, "%s: %lld x %lld x %lld x %lld "
+                          "is too large: the element count overflows", fn,
+                          (long long)ne[0], (long long)ne[1], (long long)ne[2],
+                          (long long)ne[3]);
     return SLM_OK;
 }
 

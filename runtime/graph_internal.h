@@ -86,6 +86,11 @@ bool slm__node_in_place(const slm_graph_builder_t *g, const slm_node_t *node,
 /* Bytes of a contiguous tensor of this dtype and shape. */
 size_t slm__compact_bytes(slm_dtype_t dtype, const int64_t ne[SLM_MAX_DIMS]);
 
+/* Whether the product of the dims (each >= 1) fits in int64_t, so that
+** slm_tensor_nelements is defined. A view with zero strides addresses few
+** bytes whatever its shape: its byte extent alone does not bound this. */
+bool slm__nelements_fit(const int64_t ne[SLM_MAX_DIMS]);
+
 /* One past the last byte a tensor addresses, counted from its element 0;
 ** SIZE_MAX when that does not fit. */
 size_t slm__tensor_extent(const slm_tensor_t *t);

@@ -49,6 +49,17 @@ size_t slm__compact_bytes(slm_dtype_t dtype, const int64_t ne[SLM_MAX_DIMS])
     return bytes <= (size_t)PTRDIFF_MAX ? bytes : 0;
 }
 
+bool slm__nelements_fit(const int64_t ne[SLM_MAX_DIMS])
+{
+    int64_t n = 1;
+    for (int i = 0; i < SLM_MAX_DIMS; i++) {
+        if (ne[i] <= 0 || ne[i] > INT64_MAX / n)
+            return false;
+        n *= ne[i];
+    }
+    return true;
+}
+
 size_t slm__tensor_extent(const slm_tensor_t *t)
 {
     int64_t be = slm_dtype_block_elems(t->dtype);
@@ -431,6 +442,11 @@ static slm_status_t check_tensor(const slm_graph_builder_t *g,
         return slm__error(SLM_ERR_GRAPH, "%s: ne[0]=%lld is not a multiple "
                           "of the %s block (%lld)", lab, (long long)t->ne[0],
                           slm_dtype_name(t->dtype), (long long)be);
+    if (!slm__nelements_fit(t->ne))
+        return slm__error(SLM_ERR_GRAPH, "%s: %lld x %lld x %lld x %lld "
+                          "is too large: the element count overflows", lab,
+                          (long long)t->ne[0], (long long)t->ne[1],
+                          (long long)t->ne[2], (long long)t->ne[3]);
     if (slm_dtype_is_quantized(t->dtype) &&
         t->nb[0] != slm_dtype_block_bytes(t->dtype))
         return slm__error(SLM_ERR_GRAPH, "%s: nb[0]=%zu, expected the %s block "

@@ -240,23 +240,37 @@ static void fill_info(slm_model_t *m)
     in->eos = slm__tok_eos(m->tok);
 }
 
-slm_status_t slm_model_open(slm_runtime_t *rt, const char *path,
-                            const slm_model_opts_t *opts, slm_model_t **out)
+/* Where the GGUF bytes come from: a file (path) or memory the caller lends
+** (data, size, with path standing for it in messages). */
+typedef struct model_source {
+    const char *path;
+    const void *data;
+    size_t size;
+    bool memory;
+} model_source_t;
+
+static slm_status_t open_model(slm_runtime_t *rt, const model_source_t *src,
+                               const slm_model_opts_t *opts, slm_model_t **out)
 {
+    const char *fn = src->memory ? "slm_model_open_memory" : "slm_model_open";
     if (!out)
-        return slm__error(SLM_ERR_INVALID_ARG, "slm_model_open: out is NULL");
+        return slm__error(SLM_ERR_INVALID_ARG, "%s: out is NULL", fn);
     *out = NULL;
-    if (!rt || !path)
-        return slm__error(SLM_ERR_INVALID_ARG, "slm_model_open: %s is NULL", rt ? "path" : "runtime");
+    if (!rt || !src->path)
+        return slm__error(SLM_ERR_INVALID_ARG, "%s: %s is NULL", fn, rt ? "path" : "runtime");
+    if (src->memory && !src->data)
+        return slm__error(SLM_ERR_INVALID_ARG, "%s: data is NULL", fn);
     if (opts && opts->struct_size < offsetof(slm_model_opts_t, progress_user) + sizeof(void *))
-        return slm__error(SLM_ERR_INVALID_ARG, "slm_model_open: opts->struct_size %u too small",
-                          opts->struct_size);
+        return slm__error(SLM_ERR_INVALID_ARG, "%s: opts->struct_size %u too small",
+                          fn, opts->struct_size);
+    const char *path = src->path;
     double t0 = slm__now_ms();
     slm_model_t *m = calloc(1, sizeof *m);
     if (!m)
         return slm__error(SLM_ERR_NO_MEMORY, "%s: out of memory", path);
     m->rt = rt;
-    slm_status_t st = slm__gguf_open(path, &m->gguf);
+    slm_status_t st = src->memory ? slm__gguf_open_memory(src->data, src->size, path, &m->gguf)
+                                  : slm__gguf_open(path, &m->gguf);
     if (st == SLM_OK) {
         m->info.path = m->gguf->name;
         st = find_arch(m);
@@ -282,6 +296,21 @@ slm_status_t slm_model_open(slm_runtime_t *rt, const char *path,
     m->load_ms = slm__now_ms() - t0;
     *out = m;
     return SLM_OK;
+}
+
+slm_status_t slm_model_open(slm_runtime_t *rt, const char *path,
+                            const slm_model_opts_t *opts, slm_model_t **out)
+{
+    model_source_t src = { path, NULL, 0, false };
+    return open_model(rt, &src, opts, out);
+}
+
+slm_status_t slm_model_open_memory(slm_runtime_t *rt, const void *data, size_t size,
+                                   const char *name, const slm_model_opts_t *opts,
+                                   slm_model_t **out)
+{
+    model_source_t src = { name ? name : "<memory>", data, size, true };
+    return open_model(rt, &src, opts, out);
 }
 
 void slm_model_close(slm_model_t *m)

@@ -350,6 +350,18 @@ SLM_API slm_status_t slm_model_open(slm_runtime_t *rt, const char *path,
                                     const slm_model_opts_t *opts,
                                     slm_model_t **out);
 
+/*
+** Open a GGUF model held in memory: `size` bytes at `data`, read in place
+** (the weights are used without a copy), so the memory is borrowed: it must
+** stay valid and unchanged until slm_model_close. `name` stands for the file
+** in messages; NULL gives "<memory>". Otherwise as slm_model_open (no
+** SLM_ERR_IO).
+*/
+SLM_API slm_status_t slm_model_open_memory(slm_runtime_t *rt, const void *data,
+                                           size_t size, const char *name,
+                                           const slm_model_opts_t *opts,
+                                           slm_model_t **out);
+
 /* Unmap and free the model. Its sessions must be destroyed first. NULL is a
 ** no-op. */
 SLM_API void slm_model_close(slm_model_t *m);
