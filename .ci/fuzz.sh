@@ -7,7 +7,7 @@
 # input is then in build-fuzz/artifacts/NAME/ (copy it to
 # fuzz/regressions/NAME/ once the runtime is fixed).
 #
-#   .ci/fuzz.sh                   short campaign: 45 s per target (the test
+#   .ci/fuzz.sh                   short campaign: 30 s per target (the test
 #                                 command runs this)
 #   .ci/fuzz.sh --long SECONDS    the long campaign: SECONDS per target
 #   .ci/fuzz.sh [...] NAME...     only these targets (gguf model tokenizer
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=45
+seconds=30
 targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -28,21 +28,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#targets[@]} -gt 0 ] || targets=(gguf model tokenizer config graph)
 
-packages=(build-essential cmake pkg-config libinih-dev clang)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "fuzz: installing ${missing[*]}"
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-
-cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j "$(nproc)"
+.ci/setup.sh --fuzz
 
 build=build-fuzz
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"

@@ -9,6 +9,8 @@
 #   .ci/setup.sh --aarch64  AArch64 cross build of the backend plugins and
 #                           their conformance driver in build-aarch64/ (its
 #                           tests run under qemu-aarch64)
+#   .ci/setup.sh --fuzz     the libFuzzer targets with clang in build-fuzz/
+#                           (.ci/fuzz.sh runs them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +19,8 @@ case "${1:-}" in
     "") ;;
     --sanitize) preset=asan ;;
     --aarch64) preset=aarch64 ;;
-    *) echo "usage: $0 [--sanitize | --aarch64]" >&2; exit 2 ;;
+    --fuzz) preset=fuzz ;;
+    *) echo "usage: $0 [--sanitize | --aarch64 | --fuzz]" >&2; exit 2 ;;
 esac
 
 packages=(build-essential cmake pkg-config libinih-dev libcmocka-dev valgrind
@@ -26,6 +29,7 @@ packages=(build-essential cmake pkg-config libinih-dev libcmocka-dev valgrind
 # build is of the plugins only (SLM_PLUGINS_ONLY), which need a C library.
 [ "$preset" = aarch64 ] &&
     packages=(cmake make gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+[ "$preset" = fuzz ] && packages+=(clang)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -2,7 +2,8 @@
 # Run every test: the release build, then the whole suite again under
 # AddressSanitizer and UndefinedBehaviorSanitizer, then the AArch64 NEON
 # plugin against the reference under qemu-aarch64 (once as qemu's default
-# CPU, with the dot product, and once as a Cortex-A53, without it). Installs
+# CPU, with the dot product, and once as a Cortex-A53, without it), and last
+# a short libFuzzer campaign on every fuzz target (.ci/fuzz.sh). Installs
 # and builds what it needs first, so it works alone on a fresh Debian 12
 # machine.
 set -euo pipefail
@@ -16,3 +17,5 @@ ctest --preset asan
 
 .ci/setup.sh --aarch64
 ctest --preset aarch64
+
+.ci/fuzz.sh
