@@ -6,7 +6,8 @@
 //
 // Define WTYPE (a DT_* of dequant.glsl). One invocation per block of a
 // quantised row, per element of an F32/F16/BF16 row.
-// u[0] units per row, u[1] units in all. An id outside [0, R) gives NaNs.
+// u[0] units per row, u[1] units in all. An id outside [0, R) is reported
+// and gives NaNs.
 
 #include "common.glsl"
 #include "dequant.glsl"
@@ -35,6 +36,7 @@ void main()
 #endif
     uint out0 = dst0 + BLOCK * i * step;
     if (id < 0 || uint(id) >= A.ne[1].y) {
+        report_bad_id(id);
         for (uint e = 0u; e < BLOCK; e++)
             dst_w[(out0 + e * step) >> 2] = 0x7FC00000u;
         return;

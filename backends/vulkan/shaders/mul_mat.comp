@@ -20,7 +20,8 @@
 // u[0] row tiles, u[1] column tiles per matrix, u[2] workgroups in all,
 // u[3], u[4] the grouped-query ratios A / A0 and B / B0, u[5] units (blocks,
 // or elements for F32/F16/BF16) per row. MUL_MAT_ID: column tile p is the
-// pair (u, t) = (p % U, p / U); an id outside [0, X) gives NaN outputs.
+// pair (u, t) = (p % U, p / U); an id outside [0, X) is reported and gives
+// NaN outputs.
 
 #include "common.glsl"
 #include "dequant.glsl"
@@ -78,6 +79,8 @@ void main()
     uint u = cg % U, t = cg / U;
     int e = LD_I32(s2_w, A.off[3] + u * A.nb[3].x + t * A.nb[3].y);
     bool id_ok = e >= 0 && uint(e) < A.ne[1].z;
+    if (!id_ok)
+        report_bad_id(e);
     w_row = A.off[1] + nr * A.nb[1].y + (id_ok ? uint(e) : 0u) * A.nb[1].z;
     a_row[0] = A.off[2] + (u % A.ne[2].y) * A.nb[2].y + t * A.nb[2].z;
     d_off[0] = A.off[0] + n * A.nb[0].x + u * A.nb[0].y + t * A.nb[0].z;
