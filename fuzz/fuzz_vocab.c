@@ -38,8 +38,10 @@ static const piece_t clean_pieces[] = {
 
 static const piece_t hostile_pieces[] = {
     { "<unk>", 0, NORMAL, 0 },    { "<s>", 0, USER, 0 },
-    { "</s>", 0, CONTROL, 0 },    { "<0x-1>", 0, BYTE, 0 },
-    { "<0xZZ>", 0, BYTE, 0 },     { "<0x100>", 0, BYTE, 0 },
+    /* Byte-token lookalikes: typed BYTE, a file is refused (the hostile
+    ** corpus has those), so they are NORMAL here. */
+    { "</s>", 0, CONTROL, 0 },    { "<0x-1>", 0, NORMAL, 0 },
+    { "<0xZZ>", 0, NORMAL, 0 },   { "<0x100>", 0, NORMAL, 0 },
     { "<0x0A>", 0, NORMAL, 0 },   { "<0x0a>", 0, BYTE, 0 },
     { "<0x41>", 0, BYTE, 0 },     { "<0x41>", 0, BYTE, 0 },
     { "a", 0, NORMAL, -1 },       { "a", 0, NORMAL, -2 },

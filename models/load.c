@@ -68,19 +68,34 @@ slm_status_t slm__load_hparams(struct slm_model *m, slm__hparams_t *hp)
     if (hp->n_embd == 0 || hp->n_layer == 0 || hp->n_ff == 0)
         return slm__error(SLM_ERR_FORMAT, "%s: %s.embedding_length %u, block_count %u, feed_forward_length %u: "
                           "each must be at least 1", file, arch, hp->n_embd, hp->n_layer, hp->n_ff);
-    if (hp->n_head == 0 || hp->n_head_kv == 0 || hp->n_head % hp->n_head_kv)
+    if (hp->n_head == 0 || hp->n_head_kv == 0)
+        return slm__error(SLM_ERR_FORMAT, "%s: %s.attention.head_count %u, head_count_kv %u: each must be at least 1",
+                          file, arch, hp->n_head, hp->n_head_kv);
+    if (hp->n_head % hp->n_head_kv)
         return slm__error(SLM_ERR_FORMAT, "%s: %s.attention.head_count %u is not a multiple of head_count_kv %u",
                           file, arch, hp->n_head, hp->n_head_kv);
-    hp->head_dim = hp->head_dim_v = hp->n_embd / hp->n_head;
-    if ((st = slm__hp_u32(m, "attention.key_length", false, &hp->head_dim)) ||
-        (st = slm__hp_u32(m, "attention.value_length", false, &hp->head_dim_v)))
+    /* Without key_length the heads split the embedding: they must do so
+    ** evenly, or the head size would be silently rounded down. */
+    char key[96];
+    snprintf(key, sizeof key, "%s.attention.key_length", arch);
+    if (!slm__gguf_find(slm__model_gguf(m), key) && hp->n_embd % hp->n_head)
+        return slm__error(SLM_ERR_FORMAT, "%s: %s.embedding_length %u is not a multiple of %s.attention.head_count %u",
+                          file, arch, hp->n_embd, arch, hp->n_head);
+    hp->head_dim = hp->n_embd / hp->n_head;
+    if ((st = slm__hp_u32(m, "attention.key_length", false, &hp->head_dim)))
         return st;
+    hp->head_dim_v = hp->head_dim;
+    if ((st = slm__hp_u32(m, "attention.value_length", false, &hp->head_dim_v)))
+        return st;
+    if (hp->head_dim == 0 || hp->head_dim_v == 0)
+        return slm__error(SLM_ERR_FORMAT, "%s: %s.attention.key_length %u, value_length %u: the head size must be at least 1",
+                          file, arch, hp->head_dim, hp->head_dim_v);
     hp->n_rot = hp->head_dim;
     if ((st = slm__hp_u32(m, "rope.dimension_count", false, &hp->n_rot)))
         return st;
-    if (hp->head_dim == 0 || hp->head_dim_v == 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2)
-        return slm__error(SLM_ERR_FORMAT, "%s: head size %u / rope dimensions %u do not fit together",
-                          file, hp->head_dim, hp->n_rot);
+    if (hp->n_rot > hp->head_dim || hp->n_rot % 2)
+        return slm__error(SLM_ERR_FORMAT, "%s: %s.rope.dimension_count %u must be even and at most the head size %u",
+                          file, arch, hp->n_rot, hp->head_dim);
     if (hp->n_expert && (hp->n_expert_used == 0 || hp->n_expert_used > hp->n_expert))
         return slm__error(SLM_ERR_FORMAT, "%s: %s.expert_used_count = %u, expected 1 to %s.expert_count (%u)",
                           file, arch, hp->n_expert_used, arch, hp->n_expert);

@@ -15,6 +15,12 @@
 ** device that used it in place) since the copy was written. A host-side
 ** user of the memory flushes dirty copies first; a device copy that went
 ** stale is written again before its next use.
+**
+** Sessions on several threads share the table through their model's
+** graphs: every entry point holds rt->lock for its whole work, device calls
+** included, so that two graphs never upload the same weights twice nor see
+** an entry half made. Device locks are taken inside it (the documented
+** order); nothing here is called with a device lock held.
 */
 #include <stdlib.h>
 
@@ -32,9 +38,11 @@ struct slm__bound_copy {
     bool stale;
 };
 
-slm_status_t slm__bound_copy_acquire(slm_runtime_t *rt, uint32_t dev,
-                                     const void *host, size_t size, bool state,
-                                     void **buffer, uint8_t **base)
+static slm_status_t flush_locked(slm_runtime_t *rt, const void *host, size_t size);
+
+static slm_status_t acquire_locked(slm_runtime_t *rt, uint32_t dev,
+                                   const void *host, size_t size, bool state,
+                                   void **buffer, uint8_t **base)
 {
     for (uint32_t i = 0; i < rt->n_copies; i++) {
         slm__bound_copy_t *e = &rt->copies[i];
@@ -54,7 +62,7 @@ slm_status_t slm__bound_copy_acquire(slm_runtime_t *rt, uint32_t dev,
         rt->cap_copies = cap;
     }
     /* A state copy starts from the host memory, which must be current. */
-    slm_status_t st = state ? slm__bound_copy_flush(rt, host, size) : SLM_OK;
+    slm_status_t st = state ? flush_locked(rt, host, size) : SLM_OK;
     if (st != SLM_OK)
         return st;
     slm__device_t *d = rt->devices[dev];
@@ -77,6 +85,16 @@ slm_status_t slm__bound_copy_acquire(slm_runtime_t *rt, uint32_t dev,
     return SLM_OK;
 }
 
+slm_status_t slm__bound_copy_acquire(slm_runtime_t *rt, uint32_t dev,
+                                     const void *host, size_t size, bool state,
+                                     void **buffer, uint8_t **base)
+{
+    pthread_mutex_lock(&rt->lock);
+    slm_status_t st = acquire_locked(rt, dev, host, size, state, buffer, base);
+    pthread_mutex_unlock(&rt->lock);
+    return st;
+}
+
 static slm__bound_copy_t *find(const slm_runtime_t *rt, uint32_t dev, const void *buffer)
 {
     for (uint32_t i = 0; i < rt->n_copies; i++)
@@ -87,6 +105,13 @@ static slm__bound_copy_t *find(const slm_runtime_t *rt, uint32_t dev, const void
 
 static slm_status_t read_back(slm_runtime_t *rt, slm__bound_copy_t *e)
 {
+    /* What a lost device wrote is gone; the graphs that kept their state
+    ** there say so (slm__graph_state_lost), and the host memory is all
+    ** there is. */
+    if (slm__device_lost(rt->devices[e->dev])) {
+        e->dirty = false;
+        return SLM_OK;
+    }
     slm_status_t st = slm__device_buffer_read(rt->devices[e->dev], e->buffer, 0,
                                               (void *)e->host, e->size);
     if (st == SLM_OK)
@@ -96,38 +121,53 @@ static slm_status_t read_back(slm_runtime_t *rt, slm__bound_copy_t *e)
 
 slm_status_t slm__bound_copy_release(slm_runtime_t *rt, uint32_t dev, void *buffer)
 {
+    pthread_mutex_lock(&rt->lock);
     slm__bound_copy_t *e = find(rt, dev, buffer);
-    if (!e || --e->refs > 0)
-        return SLM_OK;
-    /* The last graph using the state goes: its host memory keeps the state
-    ** for the next graph that binds it. */
-    slm_status_t st = e->dirty ? read_back(rt, e) : SLM_OK;
-    slm__device_buffer_free(rt->devices[dev], buffer);
-    *e = rt->copies[--rt->n_copies];
+    slm_status_t st = SLM_OK;
+    if (e && --e->refs == 0) {
+        /* The last graph using the state goes: its host memory keeps the
+        ** state for the next graph that binds it. */
+        st = e->dirty ? read_back(rt, e) : SLM_OK;
+        slm__device_buffer_free(rt->devices[dev], buffer);
+        *e = rt->copies[--rt->n_copies];
+    }
+    pthread_mutex_unlock(&rt->lock);
     return st;
 }
 
 slm_status_t slm__bound_copy_refresh(slm_runtime_t *rt, uint32_t dev, void *buffer,
                                      bool rebound)
 {
+    pthread_mutex_lock(&rt->lock);
     slm__bound_copy_t *e = find(rt, dev, buffer);
-    if (!e || (!e->stale && !rebound))
-        return SLM_OK;
-    slm_status_t st = slm__device_buffer_write(rt->devices[dev], buffer, 0, e->host,
-                                               e->size);
-    if (st == SLM_OK)
-        e->stale = e->dirty = false;
+    slm_status_t st = SLM_OK;
+    if (e && (e->stale || rebound)) {
+        st = slm__device_buffer_write(rt->devices[dev], buffer, 0, e->host, e->size);
+        if (st == SLM_OK)
+            e->stale = e->dirty = false;
+    }
+    pthread_mutex_unlock(&rt->lock);
     return st;
 }
 
 void slm__bound_copy_written(slm_runtime_t *rt, uint32_t dev, void *buffer)
 {
+    pthread_mutex_lock(&rt->lock);
     slm__bound_copy_t *e = find(rt, dev, buffer);
     if (e)
         e->dirty = true;
+    pthread_mutex_unlock(&rt->lock);
 }
 
 slm_status_t slm__bound_copy_flush(slm_runtime_t *rt, const void *host, size_t size)
+{
+    pthread_mutex_lock(&rt->lock);
+    slm_status_t st = flush_locked(rt, host, size);
+    pthread_mutex_unlock(&rt->lock);
+    return st;
+}
+
+static slm_status_t flush_locked(slm_runtime_t *rt, const void *host, size_t size)
 {
     for (uint32_t i = 0; i < rt->n_copies; i++) {
         slm__bound_copy_t *e = &rt->copies[i];
@@ -142,11 +182,13 @@ slm_status_t slm__bound_copy_flush(slm_runtime_t *rt, const void *host, size_t s
 
 void slm__bound_copy_host_changed(slm_runtime_t *rt, const void *host, size_t size)
 {
+    pthread_mutex_lock(&rt->lock);
     for (uint32_t i = 0; i < rt->n_copies; i++) {
         slm__bound_copy_t *e = &rt->copies[i];
         if (e->state && e->host == host && e->size == size)
             e->stale = true;
     }
+    pthread_mutex_unlock(&rt->lock);
 }
 
 void slm__bound_copy_clear(slm_runtime_t *rt)

@@ -21,12 +21,21 @@
 #define CONFIG_MAX_BYTES (1u << 20)
 #define THREADS_MAX 4096u
 
-enum { KEY_PLUGIN_PATH, KEY_BACKENDS, KEY_DENY, KEY_THREADS, KEY_LOG_LEVEL, N_KEYS };
+/* The [runtime] keys:
+**   plugin_path  ':'-separated plugin files or folders, relative to the file
+**   backends     ','-separated devices to put first, in that order
+**   deny         ','-separated devices never to use
+**   threads      CPU worker threads, 0 = each device's default
+**   log_level    error | warn | info | debug
+**   fallback     on | off (default): a graph a device fails is run again
+**                without that device (see README, Configuration) */
+enum { KEY_PLUGIN_PATH, KEY_BACKENDS, KEY_DENY, KEY_THREADS, KEY_LOG_LEVEL,
+       KEY_FALLBACK, N_KEYS };
 
 static const char *const RUNTIME_KEYS[N_KEYS] = {
-    "plugin_path", "backends", "deny", "threads", "log_level"
+    "plugin_path", "backends", "deny", "threads", "log_level", "fallback"
 };
-#define KNOWN_KEYS "plugin_path, backends, deny, threads, log_level"
+#define KNOWN_KEYS "plugin_path, backends, deny, threads, log_level, fallback"
 #define KNOWN_SECTIONS "[runtime], [backend.NAME]"
 #define NAME_RULE "1 to 31 of a-z 0-9 _ -"
 
@@ -302,6 +311,11 @@ static int runtime_key(parser_t *p, const char *key, const char *value)
         c->has_threads = true;
         return 1;
     }
+    case KEY_FALLBACK:
+        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+            return FAIL(p, "[runtime] fallback = '%s': not on or off", value);
+        c->fallback = strcmp(value, "on") == 0;
+        return 1;
     default: /* KEY_LOG_LEVEL */
         for (int l = 0; l < (int)(sizeof LOG_LEVELS / sizeof *LOG_LEVELS); l++) {
             if (strcmp(value, LOG_LEVELS[l]) == 0) {

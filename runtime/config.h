@@ -8,6 +8,7 @@
 **   deny        = opencl          ; never use these plugins or devices
 **   threads     = 4               ; CPU worker threads, 0 = default
 **   log_level   = warn            ; error | warn | info | debug
+**   fallback    = on              ; run a graph a device fails without it
 **
 **   [backend.vulkan]              ; keys the plugin declares, passed through
 **   device_index = 1
@@ -43,6 +44,7 @@ typedef struct slm__config {
     bool has_threads;
     int log_level;                /* valid when has_log_level */
     bool has_log_level;
+    bool fallback;                /* [runtime] fallback = on */
     slm__config_entry_t *entries; /* [backend.NAME] keys, in file order */
     uint32_t n_entries;
 } slm__config_t;

@@ -4,24 +4,62 @@
 ** Every call into a plugin goes through here: the device is opened on first
 ** use, optional slots get their defaults, and a plugin's failure becomes one
 ** message that names the device, the call and what the plugin said.
+**
+** A plugin sees one call at a time per device handle (slm/backend.h,
+** THREADING), while sessions on several threads share the device: each
+** wrapper holds the device's lock across the plugin call, and only across
+** it, so that a thread never waits on one device while holding another.
+** A device that reports itself lost is marked here and bumps the runtime's
+** device generation, which makes every graph plan again without it.
 */
 #include <stdio.h>
 #include <string.h>
 
 #include "runtime_internal.h"
 
+/* Set by a failing plugin call, read by the scheduler's fallback. */
+static _Thread_local slm__device_t *failed_device;
+
+slm__device_t *slm__device_failed_take(void)
+{
+    slm__device_t *d = failed_device;
+    failed_device = NULL;
+    return d;
+}
+
+bool slm__device_lost(const slm__device_t *d)
+{
+    return atomic_load(&d->lost);
+}
+
 /* Compose the error for a failed plugin call. */
-static slm_status_t plugin_failed(const slm__device_t *d, const char *call,
+static slm_status_t plugin_failed(slm__device_t *d, const char *call,
                                   slm_status_t st)
 {
     const char *msg = slm__plugin_error_take();
     if (st >= 0) /* a plugin must not report failure with a success code */
         st = SLM_ERR_DEVICE;
+    failed_device = d;
+    if (st == SLM_ERR_DEVICE_LOST && !atomic_exchange(&d->lost, true)) {
+        atomic_fetch_add(&d->plugin->rt->devices_gen, 1);
+        slm__log(d->plugin->rt, SLM_LOG_WARN, "%s: device lost (%s: %s): not "
+                 "used again by this runtime", d->id, call,
+                 msg[0] ? msg : slm_strerror(st));
+    }
     return slm__error(st, "%s: %s failed: %s", d->id, call,
                       msg[0] ? msg : slm_strerror(st));
 }
 
-slm_status_t slm__device_open(slm__device_t *d)
+/* A call on a device lost earlier, refused without reaching the plugin. */
+static slm_status_t refuse_lost(slm__device_t *d, const char *call)
+{
+    failed_device = d;
+    return slm__error(SLM_ERR_DEVICE_LOST, "%s: %s: the device was lost "
+                      "earlier", d->id, call);
+}
+
+/* With d->lock held. */
+static slm_status_t open_locked(slm__device_t *d)
 {
     if (d->handle)
         return SLM_OK;
@@ -44,19 +82,41 @@ slm_status_t slm__device_open(slm__device_t *d)
     return SLM_OK;
 }
 
+/* Lock the device and open it; on failure the lock is released. */
+static slm_status_t enter(slm__device_t *d, const char *call)
+{
+    if (slm__device_lost(d))
+        return refuse_lost(d, call);
+    pthread_mutex_lock(&d->lock);
+    slm_status_t st = open_locked(d);
+    if (st != SLM_OK)
+        pthread_mutex_unlock(&d->lock);
+    return st;
+}
+
+static void leave(slm__device_t *d)
+{
+    pthread_mutex_unlock(&d->lock);
+}
+
 void slm__device_close(slm__device_t *d)
 {
+    pthread_mutex_lock(&d->lock);
     if (d->handle) {
         d->plugin->be->device_close(d->handle);
         d->handle = NULL;
     }
+    pthread_mutex_unlock(&d->lock);
 }
 
 bool slm__device_supports(slm__device_t *d, const slm_node_t *node)
 {
-    if (slm__device_open(d) != SLM_OK)
+    /* Placement asks every device: a lost one is no failure of this run. */
+    if (slm__device_lost(d) || enter(d, "supports_node") != SLM_OK)
         return false;
-    return d->plugin->be->supports_node(d->handle, node);
+    bool ok = d->plugin->be->supports_node(d->handle, node);
+    leave(d);
+    return ok;
 }
 
 slm_status_t slm__device_buffer_alloc(slm__device_t *d, size_t size,
@@ -67,17 +127,19 @@ slm_status_t slm__device_buffer_alloc(slm__device_t *d, size_t size,
     *out_base = NULL;
     if (size == 0)
         return slm__error(SLM_ERR_INVALID_ARG, "%s: buffer_alloc of 0 bytes", d->id);
-    slm_status_t st = slm__device_open(d);
+    char call[64];
+    snprintf(call, sizeof call, "buffer_alloc(%zu bytes)", size);
+    slm_status_t st = enter(d, call);
     if (st != SLM_OK)
         return st;
     slm__plugin_error_clear();
     void *buf = NULL, *base = NULL;
     st = d->plugin->be->buffer_alloc(d->handle, size, usage, &buf, &base);
-    if (st != SLM_OK || !buf) {
-        char call[64];
-        snprintf(call, sizeof call, "buffer_alloc(%zu bytes)", size);
-        return plugin_failed(d, call, st == SLM_OK ? SLM_ERR_NO_MEMORY : st);
-    }
+    if (st != SLM_OK || !buf)
+        st = plugin_failed(d, call, st == SLM_OK ? SLM_ERR_NO_MEMORY : st);
+    leave(d);
+    if (st != SLM_OK)
+        return st;
     if (!(d->desc.info->flags & SLM_DEVICE_FLAG_HOST_MEMORY))
         base = NULL; /* never trust a base the device did not promise */
     *out_buffer = buf;
@@ -87,8 +149,11 @@ slm_status_t slm__device_buffer_alloc(slm__device_t *d, size_t size,
 
 void slm__device_buffer_free(slm__device_t *d, void *buffer)
 {
+    /* Also on a lost device: the plugin's host-side records go. */
+    pthread_mutex_lock(&d->lock);
     if (buffer && d->handle)
         d->plugin->be->buffer_free(d->handle, buffer);
+    pthread_mutex_unlock(&d->lock);
 }
 
 slm_status_t slm__device_buffer_write(slm__device_t *d, void *buffer,
@@ -97,10 +162,15 @@ slm_status_t slm__device_buffer_write(slm__device_t *d, void *buffer,
 {
     if (size == 0)
         return SLM_OK;
+    slm_status_t st = enter(d, "buffer_write");
+    if (st != SLM_OK)
+        return st;
     slm__plugin_error_clear();
-    slm_status_t st = d->plugin->be->buffer_write(d->handle, buffer, offset,
-                                                  src, size);
-    return st == SLM_OK ? SLM_OK : plugin_failed(d, "buffer_write", st);
+    st = d->plugin->be->buffer_write(d->handle, buffer, offset, src, size);
+    if (st != SLM_OK)
+        st = plugin_failed(d, "buffer_write", st);
+    leave(d);
+    return st;
 }
 
 slm_status_t slm__device_buffer_read(slm__device_t *d, void *buffer,
@@ -108,10 +178,15 @@ slm_status_t slm__device_buffer_read(slm__device_t *d, void *buffer,
 {
     if (size == 0)
         return SLM_OK;
+    slm_status_t st = enter(d, "buffer_read");
+    if (st != SLM_OK)
+        return st;
     slm__plugin_error_clear();
-    slm_status_t st = d->plugin->be->buffer_read(d->handle, buffer, offset,
-                                                 dst, size);
-    return st == SLM_OK ? SLM_OK : plugin_failed(d, "buffer_read", st);
+    st = d->plugin->be->buffer_read(d->handle, buffer, offset, dst, size);
+    if (st != SLM_OK)
+        st = plugin_failed(d, "buffer_read", st);
+    leave(d);
+    return st;
 }
 
 slm_status_t slm__device_buffer_from_host(slm__device_t *d, void *ptr,
@@ -121,33 +196,33 @@ slm_status_t slm__device_buffer_from_host(slm__device_t *d, void *ptr,
     const slm_backend_t *be = d->plugin->be;
     if (!be->buffer_from_host_ptr)
         return SLM_ERR_UNSUPPORTED;
-    slm_status_t st = slm__device_open(d);
+    slm_status_t st = enter(d, "buffer_from_host_ptr");
     if (st != SLM_OK)
         return st;
     slm__plugin_error_clear();
     void *buf = NULL;
     st = be->buffer_from_host_ptr(d->handle, ptr, size, &buf);
     if (st != SLM_OK || !buf)
-        return plugin_failed(d, "buffer_from_host_ptr",
-                             st == SLM_OK ? SLM_ERR_DEVICE : st);
-    *out_buffer = buf;
-    return SLM_OK;
+        st = plugin_failed(d, "buffer_from_host_ptr",
+                           st == SLM_OK ? SLM_ERR_DEVICE : st);
+    leave(d);
+    if (st == SLM_OK)
+        *out_buffer = buf;
+    return st;
 }
 
 slm_status_t slm__device_compute(slm__device_t *d, const slm_graph_t *graph)
 {
     const slm_backend_t *be = d->plugin->be;
-    slm_status_t st = slm__device_open(d);
+    slm_status_t st = enter(d, "graph_compute");
     if (st != SLM_OK)
         return st;
     slm__plugin_error_clear();
     st = be->graph_compute(d->handle, graph);
     if (st != SLM_OK)
-        return plugin_failed(d, "graph_compute", st);
-    if (be->synchronize) {
-        st = be->synchronize(d->handle);
-        if (st != SLM_OK)
-            return plugin_failed(d, "synchronize", st);
-    }
-    return SLM_OK;
+        st = plugin_failed(d, "graph_compute", st);
+    else if (be->synchronize && (st = be->synchronize(d->handle)) != SLM_OK)
+        st = plugin_failed(d, "synchronize", st);
+    leave(d);
+    return st;
 }

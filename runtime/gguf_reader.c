@@ -320,6 +320,11 @@ static slm_status_t read_tensor_info(cursor_t *c, uint64_t index,
     printable(t->name, name, sizeof name);
     if (t->name.len == 0)
         return slm__error(SLM_ERR_FORMAT, "%s: tensor %" PRIu64 ": empty name", file, index);
+    /* Graph tensors hold names of at most SLM_MAX_NAME - 1 bytes, as ggml's
+    ** do: a longer one could never be bound to a weight. */
+    if (t->name.len >= SLM_MAX_NAME)
+        return slm__error(SLM_ERR_FORMAT, "%s: tensor %" PRIu64 " '%s': name of %zu bytes, longer than %d",
+                          file, index, name, t->name.len, SLM_MAX_NAME - 1);
 
     uint32_t n_dims;
     if ((st = read_u32(c, name, &n_dims)) != SLM_OK)
@@ -333,9 +338,12 @@ static slm_status_t read_tensor_info(cursor_t *c, uint64_t index,
         uint64_t ne = 1;
         if ((uint32_t)d < n_dims && (st = read_u64(c, name, &ne)) != SLM_OK)
             return st;
-        if (ne == 0 || ne > (uint64_t)INT64_MAX / nelem)
+        if (ne == 0 || ne > (uint64_t)INT64_MAX)
+            return slm__error(SLM_ERR_FORMAT, "%s: tensor '%s': dimension %d = %" PRId64 " is %s",
+                              file, name, d, (int64_t)ne, ne ? "negative" : "zero");
+        if (ne > (uint64_t)INT64_MAX / nelem)
             return slm__error(SLM_ERR_FORMAT,
-                              "%s: tensor '%s': dimension %d = %" PRIu64 " is zero or overflows the element count",
+                              "%s: tensor '%s': dimension %d = %" PRIu64 " overflows the element count",
                               file, name, d, ne);
         nelem *= ne;
         t->ne[d] = (int64_t)ne;
@@ -358,6 +366,43 @@ static slm_status_t read_tensor_info(cursor_t *c, uint64_t index,
     return read_u64(c, name, &t->offset);
 }
 
+static int cmp_offset(const void *a, const void *b)
+{
+    const slm__gguf_tensor_t *x = *(const slm__gguf_tensor_t *const *)a;
+    const slm__gguf_tensor_t *y = *(const slm__gguf_tensor_t *const *)b;
+    if (x->offset != y->offset)
+        return x->offset > y->offset ? 1 : -1;
+    return (x > y) - (x < y);   /* file order: the same message every time */
+}
+
+/* Fail if two tensors share bytes. Reading them would be safe, but no
+** converter writes such a file, and a few bytes could then stand for
+** gigabytes of weights that a backend would upload once per tensor. */
+static slm_status_t check_disjoint(const slm__gguf_t *g)
+{
+    if (g->n_tensors < 2)
+        return SLM_OK;
+    const slm__gguf_tensor_t **by_offset = malloc((size_t)g->n_tensors * sizeof *by_offset);
+    if (!by_offset)
+        return slm__error(SLM_ERR_NO_MEMORY, "%s: out of memory", g->name);
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        by_offset[i] = &g->tensors[i];
+    qsort(by_offset, (size_t)g->n_tensors, sizeof *by_offset, cmp_offset);
+    slm_status_t st = SLM_OK;
+    for (uint64_t i = 1; i < g->n_tensors && st == SLM_OK; i++) {
+        const slm__gguf_tensor_t *a = by_offset[i - 1], *b = by_offset[i];
+        if (b->offset < a->offset + a->size) {
+            char na[128], nb[128];
+            st = slm__error(SLM_ERR_FORMAT,
+                            "%s: tensor '%s': offset %" PRIu64 " overlaps tensor '%s' (offset %" PRIu64
+                            ", size %" PRIu64 ")", g->name, printable(b->name, nb, sizeof nb),
+                            b->offset, printable(a->name, na, sizeof na), a->offset, a->size);
+        }
+    }
+    free(by_offset);
+    return st;
+}
+
 /* Offsets and sizes are checked only once the data section's size is known. */
 static slm_status_t place_tensors(slm__gguf_t *g)
 {
@@ -377,7 +422,8 @@ static slm_status_t place_tensors(slm__gguf_t *g)
                               g->name, name, t->offset, t->size, data_size);
         t->data = g->base + g->data_offset + t->offset;
     }
-    return check_unique(g, &g->tensors[0].name, sizeof g->tensors[0], g->n_tensors, "tensor");
+    slm_status_t st = check_unique(g, &g->tensors[0].name, sizeof g->tensors[0], g->n_tensors, "tensor");
+    return st != SLM_OK ? st : check_disjoint(g);
 }
 
 /* ------------------------------------------------------------------ header */
@@ -392,9 +438,11 @@ static slm_status_t read_alignment(slm__gguf_t *g)
         return slm__error(SLM_ERR_FORMAT, "%s: key 'general.alignment': type %s, expected uint32",
                           g->name, slm__gguf_kv_type_name(kv->type));
     uint32_t a = peek_u32(kv->value);
-    if (a == 0 || (a & (a - 1)) || a > GGUF_MAX_ALIGNMENT)
-        return slm__error(SLM_ERR_FORMAT,
-                          "%s: key 'general.alignment': %u is not a power of two in 1..%u",
+    if (a == 0 || (a & (a - 1)))
+        return slm__error(SLM_ERR_FORMAT, "%s: key 'general.alignment': %u is not a power of two",
+                          g->name, a);
+    if (a > GGUF_MAX_ALIGNMENT)
+        return slm__error(SLM_ERR_FORMAT, "%s: key 'general.alignment': %u is larger than %u",
                           g->name, a, GGUF_MAX_ALIGNMENT);
     g->alignment = a;
     return SLM_OK;
@@ -460,6 +508,11 @@ static slm_status_t parse(slm__gguf_t *g)
 
 /* ------------------------------------------------------------- open, close */
 
+static slm_status_t empty_file(const char *name)
+{
+    return slm__error(SLM_ERR_FORMAT, "%s: empty file, not a GGUF model", name);
+}
+
 static slm_status_t open_common(slm__gguf_t *g, slm__gguf_t **out)
 {
     slm_status_t st = parse(g);
@@ -475,6 +528,8 @@ slm_status_t slm__gguf_open_memory(const void *data, size_t size,
                                    const char *name, slm__gguf_t **out)
 {
     *out = NULL;
+    if (size == 0)
+        return empty_file(name ? name : "<memory>");
     slm__gguf_t *g = calloc(1, sizeof *g);
     if (!g || !(g->name = strdup(name ? name : "<memory>"))) {
         free(g);
@@ -506,7 +561,7 @@ slm_status_t slm__gguf_open(const char *path, slm__gguf_t **out)
     }
     if (sb.st_size == 0) {
         close(fd);
-        return slm__error(SLM_ERR_FORMAT, "%s: empty file, not a GGUF model", path);
+        return empty_file(path);
     }
     void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int err = errno;

@@ -48,6 +48,8 @@ struct slm_graph_builder {
     uint32_t n_nodes;
     uint32_t cap_nodes;
     bool changed;             /* the plan no longer matches the graph */
+    bool plan_is_fallback;    /* the plan leaves out a device that failed a
+                                 run: plan with every device at the next */
     struct slm__plan *plan;   /* NULL before the first run */
 };
 
@@ -187,6 +189,9 @@ typedef struct slm__dev_plan {
 } slm__dev_plan_t;
 
 typedef struct slm__plan {
+    const bool *skip;         /* per device: never place a node there (NULL:
+                                 none); borrowed while placing */
+    uint32_t devices_gen;     /* rt->devices_gen the plan was made at */
     uint32_t n_nodes;         /* graph size the plan covers */
     uint32_t n_tensors;
     uint32_t *node_dev;       /* device of each node */
@@ -222,6 +227,11 @@ void slm__plan_free(slm_runtime_t *rt, slm__plan_t *plan);
 
 /* sched_run.c: keep STATE contents in host memory before a replan. */
 slm_status_t slm__plan_save_state(slm_graph_builder_t *g);
+
+/* sched_run.c: whether the last plan kept a resident STATE (a KV cache) on a
+** device since lost, where what the runs wrote is gone: the host memory
+** holds an older state. */
+bool slm__graph_state_lost(const slm_graph_builder_t *g);
 
 /* sched_run.c: validate g and place its nodes as a run would, writing each
 ** node's device (an index into rt->devices) to node_dev[0 .. n_nodes-1];

@@ -240,6 +240,26 @@ static void fill_info(slm_model_t *m)
     in->eos = slm__tok_eos(m->tok);
 }
 
+/* A "blk.N." tensor with N past the last layer: the file has more layers
+** than block_count says, and they would be silently left out. */
+static slm_status_t check_layer_count(const slm_model_t *m)
+{
+    for (uint64_t i = 0; i < m->gguf->n_tensors; i++) {
+        slm__gguf_str_t name = m->gguf->tensors[i].name;
+        if (name.len < 5 || memcmp(name.ptr, "blk.", 4))
+            continue;
+        uint64_t il = 0;
+        size_t k = 4;
+        for (; k < name.len && name.ptr[k] >= '0' && name.ptr[k] <= '9' && il <= UINT32_MAX; k++)
+            il = il * 10 + (uint64_t)(name.ptr[k] - '0');
+        if (k > 4 && k < name.len && name.ptr[k] == '.' && il >= m->hp.n_layer)
+            return slm__error(SLM_ERR_FORMAT, "%s: tensor '%.*s' is in layer %" PRIu64
+                              " but %s.block_count is %u", m->info.path, (int)name.len, name.ptr,
+                              il, m->arch_name, m->hp.n_layer);
+    }
+    return SLM_OK;
+}
+
 /* Where the GGUF bytes come from: a file (path) or memory the caller lends
 ** (data, size, with path standing for it in messages). */
 typedef struct model_source {
@@ -283,6 +303,8 @@ static slm_status_t open_model(slm_runtime_t *rt, const model_source_t *src,
         st = slm__error(SLM_ERR_CANCELLED, "%s: loading cancelled", path);
     if (st == SLM_OK)
         st = m->arch->load(m, &m->hp);
+    if (st == SLM_OK)
+        st = check_layer_count(m);
     if (st == SLM_OK && slm__tok_n_vocab(m->tok) != m->hp.n_vocab)
         st = slm__error(SLM_ERR_FORMAT, "%s: the tokenizer has %u tokens but token_embd.weight has %u rows",
                         path, slm__tok_n_vocab(m->tok), m->hp.n_vocab);

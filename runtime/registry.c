@@ -67,7 +67,7 @@ slm__device_t *slm__reference_device(const slm_runtime_t *rt)
     for (uint32_t i = 0; i < rt->n_enabled; i++) {
         slm__device_t *d = rt->devices[i];
         if ((d->desc.info->flags & SLM_DEVICE_FLAG_REFERENCE) &&
-            d->desc.info->kind == SLM_DEVICE_CPU)
+            d->desc.info->kind == SLM_DEVICE_CPU && !slm__device_lost(d))
             return d;
     }
     return NULL;
@@ -322,6 +322,10 @@ slm_status_t slm__devices_rank(slm_runtime_t *rt, const slm_runtime_opts_t *opts
             continue;
         for (uint32_t di = 0; di < p->n_devices; di++) {
             slm__device_t *d = calloc(1, sizeof *d);
+            if (d && pthread_mutex_init(&d->lock, NULL) != 0) {
+                free(d);
+                d = NULL;
+            }
             if (!d) {
                 st = slm__error(SLM_ERR_NO_MEMORY,
                                 "out of memory while ranking devices");
@@ -375,8 +379,10 @@ slm_status_t slm__devices_rank(slm_runtime_t *rt, const slm_runtime_opts_t *opts
     made = 0;
 
 done:
-    for (uint32_t i = 0; i < made; i++)
+    for (uint32_t i = 0; i < made; i++) {
+        pthread_mutex_destroy(&e[i].d->lock);
         free(e[i].d);
+    }
     free(devices);
     free(e);
     slm__config_list_free(items, n_items);
@@ -392,12 +398,14 @@ void slm_runtime_destroy(slm_runtime_t *rt)
     slm__bound_copy_clear(rt);
     for (uint32_t i = 0; i < rt->n_devices; i++) {
         slm__device_close(rt->devices[i]);
+        pthread_mutex_destroy(&rt->devices[i]->lock);
         free(rt->devices[i]);
     }
     free(rt->devices);
     slm__plugins_unload(rt);
     slm__config_free(&rt->config);
     free(rt->config_path);
+    pthread_mutex_destroy(&rt->lock);
     free(rt);
 }
 
@@ -455,6 +463,10 @@ slm_status_t slm_runtime_create(const slm_runtime_opts_t *opts_in,
     slm_runtime_t *rt = calloc(1, sizeof *rt);
     if (!rt)
         return slm__error(SLM_ERR_NO_MEMORY, "out of memory creating a runtime");
+    if (pthread_mutex_init(&rt->lock, NULL) != 0) {
+        free(rt);
+        return slm__error(SLM_ERR_NO_MEMORY, "creating a runtime: no lock");
+    }
     rt->log = opts.log;
     rt->log_user = opts.log_user;
     rt->log_level = opts.log_level;
@@ -470,6 +482,7 @@ slm_status_t slm_runtime_create(const slm_runtime_opts_t *opts_in,
         rt->log_level = rt->config.log_level;
     rt->n_threads = opts.n_threads ? opts.n_threads
                   : rt->config.has_threads ? rt->config.threads : 0;
+    rt->fallback = (opts.flags & SLM_RUNTIME_FALLBACK) || rt->config.fallback;
     slm__log(rt, SLM_LOG_INFO, "config: %s",
              rt->config_path ? rt->config_path : "none");
 

@@ -6,7 +6,9 @@
 #ifndef SLM_RUNTIME_INTERNAL_H
 #define SLM_RUNTIME_INTERNAL_H
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,25 +70,47 @@ typedef struct slm__plugin {
 
 /* ----------------------------------------------------------------- devices */
 
+/*
+** A device of a loaded plugin. Sessions on several threads share devices,
+** and a plugin may see only one call at a time on a device handle
+** (slm/backend.h, THREADING): every call into the plugin for this device is
+** made by the wrappers below with `lock` held, and nothing else touches
+** `handle` or `open_failed`. The lock is never held while taking another
+** lock (the bound-copy table's is taken first, see struct slm_runtime).
+*/
 typedef struct slm__device {
     slm_device_desc_t desc;       /* public view */
     char id[48];                  /* "cpu:0" */
     char why[160];                /* ranking explanation */
     slm__plugin_t *plugin;
     uint32_t index;               /* within the plugin */
+    pthread_mutex_t lock;         /* serialises calls on handle */
     void *handle;                 /* device_open result; NULL until opened */
     bool open_failed;             /* tried once and failed: never again */
+    atomic_bool lost;             /* a call returned SLM_ERR_DEVICE_LOST:
+                                     placement never uses it again and
+                                     calls on it fail, but buffer_free and
+                                     device_close */
 } slm__device_t;
 
-/* Open the device if it is not open yet. Errors name the device. */
-slm_status_t slm__device_open(slm__device_t *d);
-
-/* The plugin's supports_node; false for a device that cannot be opened. */
+/* The plugin's supports_node; false for a device that cannot be opened or
+** was lost. */
 bool slm__device_supports(slm__device_t *d, const slm_node_t *node);
+
+/* Whether the device reported itself lost. */
+bool slm__device_lost(const slm__device_t *d);
+
+/* The device whose plugin call failed last on this thread (NULL if none
+** since the last take), and forget it. The scheduler uses it to run a graph
+** again without that device (config `fallback`). */
+slm__device_t *slm__device_failed_take(void);
 
 /* Wrappers over the plugin's slots: they open the device if needed, check
 ** arguments, apply defaults for optional slots, and turn a plugin failure
-** into an slm__error naming device, call and the plugin's message. */
+** into an slm__error naming device, call and the plugin's message. A
+** failure with SLM_ERR_DEVICE_LOST marks the device lost, and calls on a
+** lost device fail with SLM_ERR_DEVICE_LOST without reaching the plugin
+** (but buffer_free and close, which release what the plugin holds). */
 slm_status_t slm__device_buffer_alloc(slm__device_t *d, size_t size,
                                       slm_buffer_usage_t usage,
                                       void **out_buffer, void **out_base);
@@ -108,6 +132,13 @@ void slm__device_close(slm__device_t *d);
 
 typedef struct slm__bound_copy slm__bound_copy_t;
 
+/*
+** What the runtime locks. A model shared by sessions on several threads
+** shares the runtime: everything below is written only while the runtime is
+** created and destroyed, except the bound-copy table (under `lock`), the
+** device generation (atomic), and each device's handle (under the device's
+** lock). Lock order: `lock` before a device's lock, never the reverse.
+*/
 struct slm_runtime {
     slm__config_t config;         /* parsed slm.ini (empty when none) */
     char *config_path;            /* owned, NULL when none */
@@ -116,6 +147,8 @@ struct slm_runtime {
     void *log_user;
     int log_level;
     uint32_t n_threads;           /* 0: each device's default */
+    bool fallback;                /* run a graph again without a device
+                                     that failed it (config `fallback`) */
 
     slm__plugin_t **plugins;      /* in discovery order */
     uint32_t n_plugins;
@@ -123,8 +156,11 @@ struct slm_runtime {
     uint32_t n_devices;
     uint32_t n_enabled;           /* devices[0 .. n_enabled-1] are usable */
 
+    pthread_mutex_t lock;         /* guards copies and model session counts */
     slm__bound_copy_t *copies;    /* bound_copy.c: uploads shared by graphs */
     uint32_t n_copies, cap_copies;
+    atomic_uint devices_gen;      /* bumped when a device is lost: plans
+                                     made before are made again */
 };
 
 /* plugin_loader.c: find candidates (opts, config, env, libslm folder, install
@@ -170,7 +206,7 @@ void slm__bound_copy_host_changed(slm_runtime_t *rt, const void *host, size_t si
 void slm__bound_copy_clear(slm_runtime_t *rt);
 
 /* The last-resort device: the enabled device flagged REFERENCE with kind CPU,
-** or NULL when there is none. */
+** or NULL when there is none (or it was lost). */
 slm__device_t *slm__reference_device(const slm_runtime_t *rt);
 
 #endif /* SLM_RUNTIME_INTERNAL_H */

@@ -58,15 +58,18 @@ static void make_query(const slm_node_t *node, query *q)
     }
 }
 
-static int32_t pick_device(const slm_runtime_t *rt, const slm_node_t *q)
+/* Lost devices refuse every node (slm__device_supports); skipped ones
+** failed this graph's last run. */
+static int32_t pick_device(const slm_runtime_t *rt, const slm__plan_t *plan,
+                           const slm_node_t *q)
 {
     for (uint32_t d = 0; d < rt->n_enabled; d++)
-        if (slm__device_supports(rt->devices[d], q))
+        if (!(plan->skip && plan->skip[d]) && slm__device_supports(rt->devices[d], q))
             return (int32_t)d;
     slm__device_t *ref = slm__reference_device(rt);
     uint32_t slot = ref ? device_slot(rt, ref) : UINT32_MAX;
     if (slot != UINT32_MAX && slot >= rt->n_enabled &&
-        slm__device_supports(ref, q))
+        !(plan->skip && plan->skip[slot]) && slm__device_supports(ref, q))
         return (int32_t)slot;
     return -1;
 }
@@ -80,15 +83,17 @@ static void node_label(const slm_node_t *node, uint32_t i, char *buf, size_t siz
         snprintf(buf, size, "node %u (%s)", i, slm_op_name(node->op));
 }
 
-static slm_status_t no_device(const slm_runtime_t *rt, const slm_node_t *node,
-                              uint32_t i)
+static slm_status_t no_device(const slm_runtime_t *rt, const slm__plan_t *plan,
+                              const slm_node_t *node, uint32_t i)
 {
     char lab[SLM_MAX_NAME + 48], tried[256] = "";
     node_label(node, i, lab, sizeof lab);
     size_t len = 0;
     for (uint32_t d = 0; d < rt->n_enabled && len < sizeof tried; d++)
-        len += (size_t)snprintf(tried + len, sizeof tried - len, "%s%s",
-                                d ? ", " : "", rt->devices[d]->id);
+        len += (size_t)snprintf(tried + len, sizeof tried - len, "%s%s%s",
+                                d ? ", " : "", rt->devices[d]->id,
+                                slm__device_lost(rt->devices[d]) ? " (lost)"
+                                : plan->skip && plan->skip[d] ? " (failed the run)" : "");
     return slm__error(SLM_ERR_NO_DEVICE, "%s: no device supports it (tried: %s)",
                       lab, rt->n_enabled ? tried : "no enabled device");
 }
@@ -129,9 +134,9 @@ static slm_status_t place_nodes(const slm_graph_builder_t *g, slm__plan_t *plan,
                 return st;
             dev = plan->home_dev[root->index];
         } else {
-            dev = pick_device(g->rt, &q.node);
+            dev = pick_device(g->rt, plan, &q.node);
             if (dev < 0)
-                return no_device(g->rt, node, i);
+                return no_device(g->rt, plan, node, i);
         }
         plan->node_dev[i] = (uint32_t)dev;
         if (plan->home_dev[root->index] < 0) {

@@ -5,6 +5,15 @@
 ** since the last upload, then for each device run refreshes the copies it
 ** reads and hands the plugin a graph of device-local tensors. Reading gathers
 ** a tensor's bytes from the device holding its value.
+**
+** A device that reports itself lost bumps the runtime's device generation,
+** and every plan made before is made again without it. With `fallback` on,
+** a run that a device fails (a plugin call returning an error) is run again
+** from its first node with that device left out: when the failure came
+** from planning (the device ran out of memory), the new plan is kept; when
+** it came from running, it serves that run only and the next one plans with
+** every device again. A graph whose resident state was on a lost device
+** never falls back: that state is gone, which the owner must hear of.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +304,8 @@ slm_status_t slm__plan_save_state(slm_graph_builder_t *g)
         ** bound STATE already lives in host memory. */
         if (root->bound || !in->filled || in->filled_gen != root->data_gen || root->saved_state)
             continue;
+        if (slm__device_lost(dev_of(g, in)))
+            continue; /* gone with the device: slm_graph_run warned */
         root->saved_state = malloc(in->size);
         if (!root->saved_state)
             return slm__error(SLM_ERR_NO_MEMORY, "graph: keeping %zu bytes of "
@@ -311,7 +322,25 @@ slm_status_t slm__plan_save_state(slm_graph_builder_t *g)
     return SLM_OK;
 }
 
-static slm_status_t build_plan(slm_graph_builder_t *g)
+bool slm__graph_state_lost(const slm_graph_builder_t *g)
+{
+    const slm__plan_t *plan = g->plan;
+    for (uint32_t k = 0; plan && k < plan->n_insts; k++) {
+        const slm__inst_t *in = &plan->insts[k];
+        const slm__tensor_t *root = slm__tensor_at(g, in->root);
+        /* Bound state copied in and out is in host memory after every run;
+        ** wrapped state is the host memory. */
+        bool device_only = in->kind == SLM__INST_SHARED ||
+                           (in->kind == SLM__INST_OWN && !root->bound);
+        if (in->fill == SLM__FILL_STATE && device_only && in->filled &&
+            slm__device_lost(dev_of(g, in)))
+            return true;
+    }
+    return false;
+}
+
+/* Plan again, leaving out the devices in `skip` (NULL: none). */
+static slm_status_t build_plan(slm_graph_builder_t *g, const bool *skip)
 {
     slm_status_t st = slm__graph_validate(g);
     if (st == SLM_OK)
@@ -323,7 +352,11 @@ static slm_status_t build_plan(slm_graph_builder_t *g)
     slm__plan_t *plan = calloc(1, sizeof *plan);
     if (!plan)
         return slm__error(SLM_ERR_NO_MEMORY, "graph plan: out of memory");
+    /* Read first: a device lost while planning makes the next run plan again. */
+    plan->devices_gen = atomic_load(&g->rt->devices_gen);
+    plan->skip = skip;
     st = slm__plan_place(g, plan);
+    plan->skip = NULL;
     if (st == SLM_OK)
         st = slm__plan_alloc(g, plan);
     if (st == SLM_OK)
@@ -367,21 +400,69 @@ static slm_status_t run_one(const slm_graph_builder_t *g, slm__plan_t *plan,
     return slm__device_compute(g->rt->devices[run->dev], &run->graph);
 }
 
-slm_status_t slm_graph_run(slm_graph_builder_t *g)
+/* Plan when needed (or when `skip` leaves devices out), then run.
+** *planning: whether a failure came from planning. */
+static slm_status_t plan_and_run(slm_graph_builder_t *g, const bool *skip,
+                                 bool *planning)
 {
-    if (!g)
-        return slm__error(SLM_ERR_INVALID_ARG, "slm_graph_run: graph is NULL");
-    if (!g->plan || g->changed) {
-        slm_status_t st = build_plan(g);
+    slm__plan_t *plan = g->plan;
+    *planning = true;
+    if (skip || !plan || g->changed || g->plan_is_fallback ||
+        plan->devices_gen != atomic_load(&g->rt->devices_gen)) {
+        if (plan && slm__graph_state_lost(g))
+            slm__log(g->rt, SLM_LOG_WARN, "graph: STATE kept on a device since "
+                     "lost is gone; it starts again from its host memory, its "
+                     "data or zeros");
+        slm_status_t st = build_plan(g, skip);
         if (st != SLM_OK)
             return st;
+        g->plan_is_fallback = false;
+        plan = g->plan;
     }
-    slm__plan_t *plan = g->plan;
+    *planning = false;
     slm_status_t st = fill_leaves(g, plan);
     for (uint32_t r = 0; r < plan->n_runs && st == SLM_OK; r++)
         st = run_one(g, plan, &plan->runs[r]);
     if (st == SLM_OK)
         st = after_run(g, plan);
+    return st;
+}
+
+/* The run failed with `st`: while a device's plugin call is to blame, run
+** again without it. Returns the last failure when no device is left to try. */
+static slm_status_t run_fallback(slm_graph_builder_t *g, slm_status_t st,
+                                 bool planning)
+{
+    slm_runtime_t *rt = g->rt;
+    bool *skip = calloc(rt->n_devices ? rt->n_devices : 1, sizeof *skip);
+    if (!skip)
+        return st; /* the device's failure says more than this would */
+    const bool keep = planning;
+    slm__device_t *d;
+    while ((d = slm__device_failed_take()) && !skip[d->desc.rank] &&
+           !slm__graph_state_lost(g)) {
+        skip[d->desc.rank] = true;
+        slm__log(rt, SLM_LOG_WARN, "%s; running the graph again without %s",
+                 slm_last_error(), d->id);
+        st = plan_and_run(g, skip, &planning);
+        if (st == SLM_OK) {
+            g->plan_is_fallback = !keep;
+            break;
+        }
+    }
+    free(skip);
+    return st;
+}
+
+slm_status_t slm_graph_run(slm_graph_builder_t *g)
+{
+    if (!g)
+        return slm__error(SLM_ERR_INVALID_ARG, "slm_graph_run: graph is NULL");
+    slm__device_failed_take();
+    bool planning;
+    slm_status_t st = plan_and_run(g, NULL, &planning);
+    if (st != SLM_OK && g->rt->fallback)
+        st = run_fallback(g, st, planning);
     return st;
 }
 

@@ -11,6 +11,17 @@
 ** attention span (gemma2: a sliding window on every other layer) get a
 ** second mask with the window; the others get one, windowed if the model
 ** slides everywhere.
+**
+** An eval that fails leaves the session as it was: n_past and the logits
+** are those before the call (rows the failed step wrote into the cache lie
+** past n_past, hidden by the mask, and are written again by the next eval),
+** so the application can try again. The one exception is a cache kept on a
+** device that was lost: its contents are gone, and the session starts
+** again from an empty context, saying so.
+**
+** A session is used by one thread at a time; sessions of one model on
+** several threads share only the model (read-only) and the runtime, whose
+** shared parts lock themselves (runtime_internal.h).
 */
 #include <math.h>
 #include <stdio.h>
@@ -46,6 +57,8 @@ struct slm_session {
                                      unless hparams.swa_pattern > 0 */
     float *logits;                /* (n_vocab) */
     bool has_logits;
+    uint32_t devices_gen;         /* rt->devices_gen when the graphs were
+                                     last checked for lost state */
 };
 
 /* ------------------------------------------------------------ lifecycle */
@@ -96,7 +109,10 @@ slm_status_t slm_session_create(slm_model_t *m, const slm_session_opts_t *opts,
         return slm__error(SLM_ERR_NO_MEMORY, "session: out of memory for a %u-token KV cache (%zu MiB)",
                           n_ctx, mib);
     }
+    s->devices_gen = atomic_load(&m->rt->devices_gen);
+    pthread_mutex_lock(&m->rt->lock);
     m->n_sessions++;
+    pthread_mutex_unlock(&m->rt->lock);
     *out = s;
     return SLM_OK;
 }
@@ -115,8 +131,11 @@ void slm_session_destroy(slm_session_t *s)
     for (int i = 0; i < MAX_GRAPHS; i++)
         forward_free(&s->graphs[i]);
     if (s->k_cache && s->v_cache && s->positions && s->mask && s->logits &&
-        (!s->m->hp.swa_pattern || s->mask_swa))
+        (!s->m->hp.swa_pattern || s->mask_swa)) {
+        pthread_mutex_lock(&s->m->rt->lock);
         s->m->n_sessions--;
+        pthread_mutex_unlock(&s->m->rt->lock);
+    }
     free(s->k_cache);
     free(s->v_cache);
     free(s->positions);
@@ -280,7 +299,10 @@ static slm_status_t prepare_batch(slm_session_t *s, const int32_t *tokens, uint3
     return SLM_OK;
 }
 
-static slm_status_t eval_batch(slm_session_t *s, const int32_t *tokens, uint32_t n)
+/* Run the next n tokens; only the last batch of an eval (`last`) reads its
+** logits, so that a failure in any batch leaves the previous ones. */
+static slm_status_t eval_batch(slm_session_t *s, const int32_t *tokens, uint32_t n,
+                               bool last)
 {
     forward_t *f;
     slm_status_t st = prepare_batch(s, tokens, n, &f);
@@ -288,11 +310,43 @@ static slm_status_t eval_batch(slm_session_t *s, const int32_t *tokens, uint32_t
         return st;
     slm__build_t *b = &f->b;
     if ((st = slm_graph_run(f->g)) ||
-        (st = slm_graph_read(f->g, b->logits, s->logits, s->m->hp.n_vocab * sizeof(float))))
+        (last && (st = slm_graph_read(f->g, b->logits, s->logits,
+                                      s->m->hp.n_vocab * sizeof(float)))))
         return st;
     s->n_past += n;
-    s->has_logits = true;
+    if (last)
+        s->has_logits = true;
     return SLM_OK;
+}
+
+/* Whether a graph kept the cache on a device since lost. Checked again
+** only when a device was lost since the last look. */
+static bool cache_lost(slm_session_t *s)
+{
+    uint32_t gen = atomic_load(&s->m->rt->devices_gen);
+    if (gen == s->devices_gen)
+        return false;
+    bool lost = false;
+    for (int i = 0; i < MAX_GRAPHS && !lost; i++)
+        lost = s->graphs[i].g && slm__graph_state_lost(s->graphs[i].g);
+    s->devices_gen = gen;
+    return lost;
+}
+
+/* The cache is gone with its device: start again from an empty context,
+** with graphs planned anew on the devices left. */
+static slm_status_t forget_lost_cache(slm_session_t *s, slm_status_t st)
+{
+    for (int i = 0; i < MAX_GRAPHS; i++)
+        forward_free(&s->graphs[i]);
+    uint32_t n_past = s->n_past;
+    s->n_past = 0;
+    s->has_logits = false;
+    return slm__error(st == SLM_OK ? SLM_ERR_DEVICE_LOST : st, "%s%sthe KV cache "
+                      "was kept on a device that was lost: the session's %u "
+                      "tokens are forgotten (n_past is 0); evaluate them again",
+                      st == SLM_OK ? "" : slm_last_error(), st == SLM_OK ? "" : "; ",
+                      n_past);
 }
 
 slm_status_t slm_session_eval(slm_session_t *s, const int32_t *tokens, uint32_t n)
@@ -309,11 +363,21 @@ slm_status_t slm_session_eval(slm_session_t *s, const int32_t *tokens, uint32_t 
         if (tokens[i] < 0 || (uint32_t)tokens[i] >= n_vocab)
             return slm__error(SLM_ERR_INVALID_ARG, "token %u of %u: id %d is outside the vocabulary (0..%u)",
                               i, n, tokens[i], n_vocab - 1);
+    if (cache_lost(s)) {
+        /* An empty context loses nothing: plan again and go on. */
+        const bool had_tokens = s->n_past > 0;
+        slm_status_t st = forget_lost_cache(s, SLM_OK);
+        if (had_tokens)
+            return st;
+    }
+    const uint32_t n_past = s->n_past;
     for (uint32_t done = 0; done < n;) {
         uint32_t chunk = n - done < s->n_batch ? n - done : s->n_batch;
-        slm_status_t st = eval_batch(s, tokens + done, chunk);
-        if (st != SLM_OK)
-            return st;
+        slm_status_t st = eval_batch(s, tokens + done, chunk, done + chunk == n);
+        if (st != SLM_OK) {
+            s->n_past = n_past;
+            return cache_lost(s) ? forget_lost_cache(s, st) : st;
+        }
         done += chunk;
     }
     return SLM_OK;

@@ -490,6 +490,14 @@ slm_status_t slm__tokenizer_load(const slm__gguf_t *g, slm__tokenizer_t **out)
         tok->byte_id[b] = SLM__TOKEN_NONE;
     for (uint32_t i = 0; i < n; i++) {
         int b = parse_byte_token(tok->text + tok->text_off[i], tok->text_len[i]);
+        /* A BYTE token that names no byte would decode to nothing. */
+        if (b < 0 && tok->types[i] == SLM__TOK_BYTE) {
+            char buf[64];
+            st = slm__error(SLM_ERR_FORMAT, "%s: key '%s': token %u '%s' has type BYTE but is not <0xNN>",
+                            g->name, KEY_TOKENS, i,
+                            printable(tok->text + tok->text_off[i], tok->text_len[i], buf, sizeof buf));
+            goto fail;
+        }
         if (b < 0)
             continue;
         /* Prefer a token typed BYTE, then the lower id. */

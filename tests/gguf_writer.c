@@ -492,3 +492,77 @@ int gw_write_file(gguf_writer_t *w, const char *path)
     errno = err;
     return rc;
 }
+
+/* ----------------------------------------------------------- a tiny model */
+
+const char *const gw_tiny_vocab[GW_TINY_VOCAB] = {
+    "<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b", "\xe2\x96\x81" "a", "\xe2\x96\x81" "b",
+};
+
+/* xorshift64*: the same weights on every host. */
+static uint64_t next_rand(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ull;
+}
+
+/* A weight of ne0 x ne1 floats in -0.25..0.25 (1-D norm weights: all 1). */
+static void tiny_weight(gguf_writer_t *w, uint64_t *seed, const char *name,
+                        uint32_t n_dims, int64_t ne0, int64_t ne1)
+{
+    int64_t ne[2] = { ne0, ne1 };
+    size_t n = (size_t)(ne0 * (n_dims > 1 ? ne1 : 1));
+    float *v = xrealloc(NULL, n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = n_dims == 1 ? 1.0f
+                           : (float)((double)(next_rand(seed) >> 11) / 9007199254740992.0 - 0.5) * 0.5f;
+    gw_tensor(w, name, GW_F32, n_dims, ne, v, n * sizeof *v);
+    free(v);
+}
+
+gguf_writer_t *gw_tiny_llama(const gw_tiny_t *s)
+{
+    gguf_writer_t *w = gw_create();
+    gw_kv_str(w, "general.architecture", "llama");
+    gw_kv_str(w, "general.name", "tiny");
+    gw_kv_u32(w, "llama.context_length", 64);
+    gw_kv_u32(w, "llama.embedding_length", s->n_embd);
+    gw_kv_u32(w, "llama.block_count", s->n_layer);
+    gw_kv_u32(w, "llama.feed_forward_length", s->n_ff);
+    gw_kv_u32(w, "llama.attention.head_count", s->n_head);
+    gw_kv_u32(w, "llama.attention.head_count_kv", s->n_head_kv);
+    gw_kv_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    gw_kv_str(w, "tokenizer.ggml.model", "llama");
+    gw_kv_array_str(w, "tokenizer.ggml.tokens", gw_tiny_vocab, GW_TINY_VOCAB);
+    const float scores[GW_TINY_VOCAB] = { 0, 0, 0, -1.0f, -2.0f, -3.0f, -0.5f, -0.6f };
+    gw_kv_array(w, "tokenizer.ggml.scores", GW_FLOAT32, scores, GW_TINY_VOCAB);
+    const int32_t types[GW_TINY_VOCAB] = { 2, 3, 3, 1, 1, 1, 1, 1 };
+    gw_kv_array(w, "tokenizer.ggml.token_type", GW_INT32, types, GW_TINY_VOCAB);
+    gw_kv_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    gw_kv_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    gw_kv_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+
+    uint64_t seed = 0x7157u;
+    const int64_t e = s->n_embd, hd = s->n_embd / s->n_head;
+    const int64_t q = s->n_head * hd, kv = s->n_head_kv * hd, ff = s->n_ff;
+    tiny_weight(w, &seed, "token_embd.weight", 2, e, GW_TINY_VOCAB);
+    tiny_weight(w, &seed, "output_norm.weight", 1, e, 1);
+    tiny_weight(w, &seed, "output.weight", 2, e, GW_TINY_VOCAB);
+    for (uint32_t il = 0; il < s->n_layer; il++) {
+        const struct { const char *suffix; uint32_t n; int64_t ne0, ne1; } t[] = {
+            { "attn_norm.weight", 1, e, 1 }, { "attn_q.weight", 2, e, q },
+            { "attn_k.weight", 2, e, kv },   { "attn_v.weight", 2, e, kv },
+            { "attn_output.weight", 2, q, e }, { "ffn_norm.weight", 1, e, 1 },
+            { "ffn_gate.weight", 2, e, ff }, { "ffn_up.weight", 2, e, ff },
+            { "ffn_down.weight", 2, ff, e },
+        };
+        for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "blk.%u.%s", il, t[i].suffix);
+            tiny_weight(w, &seed, name, t[i].n, t[i].ne0, t[i].ne1);
+        }
+    }
+    return w;
+}

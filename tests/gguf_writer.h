@@ -153,6 +153,25 @@ size_t gw_tensor_bytes(uint32_t type, uint32_t n_dims, const int64_t *ne);
 gw_tensor_t *gw_tensor_find(gguf_writer_t *w, const char *name);
 bool gw_tensor_remove(gguf_writer_t *w, const char *name);
 
+/* ----------------------------------------------------- a tiny model */
+
+/* The shape of a tiny llama: n_embd wide, n_layer layers, n_head heads
+** sharing n_head_kv KV heads, a feed-forward of n_ff. */
+typedef struct gw_tiny {
+    uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff;
+} gw_tiny_t;
+
+#define GW_TINY_DEFAULT { 16, 2, 2, 1, 32 }
+#define GW_TINY_VOCAB 8
+
+/* Its SentencePiece vocabulary: <unk> <s> </s>, then pieces of "a b". */
+extern const char *const gw_tiny_vocab[GW_TINY_VOCAB];
+
+/* A valid llama of that shape that slm loads and runs: metadata, the
+** vocabulary above with scores and types, and random F32 weights (norm
+** weights all 1), the same on every run. */
+gguf_writer_t *gw_tiny_llama(const gw_tiny_t *shape);
+
 /* ---------------------------------------------------------------- output */
 
 /* Append raw bytes after the data section. */

@@ -1,14 +1,15 @@
 /*
 ** test_gguf_reader.c -- the GGUF parser on real files, on every metadata type,
-** and on hostile files.
+** on odd but valid files, and on files cut or mutated at random.
 **
 ** The reader must turn any file into either a parsed model or an
 ** SLM_ERR_FORMAT naming the file and the field, never a crash, a hang or a
-** huge allocation. Each hostile case below is a minimal valid file with one
-** lie in it (several after known CVEs in other GGUF parsers); then every
-** prefix of a valid file, and a seeded mutation loop that is a small fuzzer
-** when the suite runs under AddressSanitizer. Files under test are held in
-** exact-size heap blocks, so a read one byte past the end is caught.
+** huge allocation. Each single lie (a bad magic, a count, a length, a
+** dimension, an offset...) is a file of the hostile corpus, tests/hostile/,
+** with its own ctest case. Here: every prefix of a valid file, and a seeded
+** mutation loop that is a small fuzzer when the suite runs under
+** AddressSanitizer. Files under test are held in exact-size heap blocks, so
+** a read one byte past the end is caught.
 */
 #include <errno.h>
 #include <math.h>
@@ -87,12 +88,6 @@ static void expect_format(gguf_writer_t *w, const char *what)
     parsed_t p;
     expect_error(parse_writer(w, &p), SLM_ERR_FORMAT, HOSTILE, what);
     parsed_free(&p);
-}
-
-static gw_tensor_t *add_f32(gguf_writer_t *w, const char *name, uint32_t n_dims,
-                            const int64_t *ne)
-{
-    return gw_tensor(w, name, GW_F32, n_dims, ne, NULL, gw_tensor_bytes(GW_F32, n_dims, ne));
 }
 
 /* A small valid file: a few metadata types, a string array and three
@@ -245,7 +240,7 @@ static void test_tiny_random_f16(void **state)
     slm__gguf_close(g);
 }
 
-/* Paths that are not GGUF files at all. */
+/* Paths that are not regular files, and a valid file opened by path. */
 static void test_open_paths(void **state)
 {
     slm__gguf_t *g = (slm__gguf_t *)state;   /* not NULL: a failed open must clear it */
@@ -254,34 +249,19 @@ static void test_open_paths(void **state)
     assert_null(g);
     expect_error(slm__gguf_open(MODELS, &g), SLM_ERR_IO, MODELS, "directory");
     expect_error(slm__gguf_open("/dev/null", &g), SLM_ERR_IO, "/dev/null", "not a regular file");
-    expect_error(slm__gguf_open(MODELS "/PROVENANCE.md", &g), SLM_ERR_FORMAT,
-                 "PROVENANCE.md", "not a GGUF file");
 
     const char *tmp = getenv("TMPDIR");
     char dir[256], path[320];
     snprintf(dir, sizeof dir, "%s/slm-gguf-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/empty.gguf", dir);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fclose(f);
-    expect_error(slm__gguf_open(path, &g), SLM_ERR_FORMAT, path, "empty");
-    unlink(path);
     /* A FIFO with no writer: refused at once, not waited on. */
     snprintf(path, sizeof path, "%s/fifo.gguf", dir);
     assert_int_equal(mkfifo(path, 0600), 0);
     expect_error(slm__gguf_open(path, &g), SLM_ERR_IO, path, "not a regular file");
     unlink(path);
+    /* (test_hostile opens every file of the hostile corpus both ways.) */
     snprintf(path, sizeof path, "%s/small.gguf", dir);
-    /* The mapped path sees the same checks as the memory one. */
     gguf_writer_t *w = small_file();
-    size_t n;
-    free(gw_build(w, &n));
-    w->truncate = n - 1;   /* the last byte of tensor 'c' */
-    assert_int_equal(gw_write_file(w, path), 0);
-    gw_destroy(w);
-    expect_error(slm__gguf_open(path, &g), SLM_ERR_FORMAT, path, "tensor 'c'");
-    w = small_file();
     assert_int_equal(gw_write_file(w, path), 0);
     gw_destroy(w);
     assert_int_equal(slm__gguf_open(path, &g), SLM_OK);
@@ -490,187 +470,16 @@ static void test_getter_type_errors(void **state)
     parsed_free(&p);
 }
 
-/* ------------------------------------------------------------ header lies */
+/* ------------------------------------------- odd files that are valid
+**
+** Files that lie are in the hostile corpus, tests/hostile/cases.def, one
+** ctest case each; these are the unusual files the reader must accept. */
 
-static void test_bad_magic_and_version(void **state)
+/* Keys that differ only in length are different keys. */
+static void test_similar_keys(void **state)
 {
     (void)state;
     gguf_writer_t *w = small_file();
-    w->magic = 0x46554746u;   /* "FGUF" */
-    expect_format(w, "not a GGUF file");
-    w = small_file();
-    w->magic = 0x4c4d4747u;   /* "GGML", the format before GGUF */
-    expect_format(w, "not a GGUF file");
-    w = small_file();
-    w->version = 1;           /* 32-bit counts: another layout */
-    expect_format(w, "version 1");
-    w = small_file();
-    w->version = 4;
-    expect_format(w, "version 4");
-    w = small_file();
-    w->version = 0;
-    expect_format(w, "version 0");
-    w = small_file();
-    w->version = 0x03000000u; /* 3 written big-endian */
-    expect_format(w, "big-endian");
-
-    static const uint8_t tiny[] = { 'G', 'G', 'U' };
-    uint8_t *three = malloc(3);
-    memcpy(three, tiny, 3);
-    slm__gguf_t *g;
-    expect_error(slm__gguf_open_memory(three, 3, HOSTILE, &g), SLM_ERR_FORMAT, HOSTILE, "magic");
-    expect_error(slm__gguf_open_memory(three, 0, HOSTILE, &g), SLM_ERR_FORMAT, HOSTILE, "magic");
-    free(three);
-}
-
-/* Counts far beyond what the file could hold fail before any allocation
-** (CVE-2024-23605 style: a count times an entry size overflowing). */
-static void test_huge_counts(void **state)
-{
-    (void)state;
-    const uint64_t counts[] = { 1ull << 60, UINT64_MAX, (UINT64_MAX / 56) + 1, 1000000 };
-    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
-        gguf_writer_t *w = small_file();
-        w->set_n_tensors = true;
-        w->n_tensors_field = counts[i];
-        expect_format(w, "tensor count");
-        w = small_file();
-        w->set_n_kv = true;
-        w->n_kv_field = counts[i];
-        expect_format(w, "metadata count");
-    }
-    /* One more entry than there is: the reader runs into the tensor infos
-    ** and must stop cleanly. */
-    gguf_writer_t *w = small_file();
-    w->set_n_kv = true;
-    w->n_kv_field = 7;
-    parsed_t p;
-    assert_int_equal(parse_writer(w, &p), SLM_ERR_FORMAT);
-    parsed_free(&p);
-    w = small_file();
-    w->set_n_tensors = true;
-    w->n_tensors_field = 4;
-    assert_int_equal(parse_writer(w, &p), SLM_ERR_FORMAT);
-    parsed_free(&p);
-}
-
-/* ---------------------------------------------------------- metadata lies */
-
-static void test_string_lengths(void **state)
-{
-    (void)state;
-    const uint64_t lens[] = { 1ull << 63, UINT64_MAX, 1ull << 32, 100000 };
-    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
-        gguf_writer_t *w = small_file();
-        w->kv[1]->key_len_field = lens[i];
-        expect_format(w, "key of metadata entry 1");
-        w = small_file();
-        gw_put_u64(w->kv[0]->value, lens[i]);   /* general.architecture's value */
-        expect_format(w, "general.architecture");
-        w = small_file();
-        w->tensors[1]->name_len_field = lens[i];
-        expect_format(w, "name of tensor 1");
-    }
-    /* A string one byte longer than what is left. */
-    gguf_writer_t *w = gw_create();
-    gw_kv_str(w, "general.name", "abc");
-    w->no_padding = true;
-    gw_put_u64(w->kv[0]->value, 4);
-    expect_format(w, "general.name");
-
-    /* A key of length 0, and one longer than any real key. */
-    w = small_file();
-    gw_kv_u8(w, "", 1);
-    expect_format(w, "key length 0");
-    char *longkey = malloc(70000);
-    memset(longkey, 'k', 69999);
-    longkey[69999] = '\0';
-    w = small_file();
-    gw_kv_u8(w, longkey, 1);
-    expect_format(w, "key length 69999");
-    free(longkey);
-
-    /* Keys and names with bytes that are not text are printed safely. */
-    w = small_file();
-    gw_kv_raw(w, "bad\n\x01\xff", 77, NULL, 0);
-    expect_format(w, "key 'bad?" "?" "?': unknown value type 77");   /* split: no trigraph */
-    w = small_file();
-    gw_tensor(w, "", GW_F32, 1, (int64_t[]){ 1 }, NULL, 4);
-    expect_format(w, "empty name");
-}
-
-static void test_array_lies(void **state)
-{
-    (void)state;
-    /* Counts whose byte size overflows: 2^61 u64 elements are 2^64 bytes. */
-    const struct { uint32_t elem; uint64_t count; } fixed[] = {
-        { GW_UINT32, 1ull << 62 }, { GW_UINT64, 1ull << 61 }, { GW_UINT8, UINT64_MAX },
-        { GW_FLOAT64, (UINT64_MAX >> 3) + 1 }, { GW_INT16, 1000 },
-    };
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-        gguf_writer_t *w = small_file();
-        gw_kv_array_raw(w, "huge.array", fixed[i].elem, fixed[i].count, "\0\0\0\0\0\0\0\0", 8);
-        expect_format(w, "'huge.array': array of");
-    }
-    const uint64_t str_counts[] = { 1ull << 62, UINT64_MAX, (UINT64_MAX / 8) + 1 };
-    for (size_t i = 0; i < sizeof str_counts / sizeof str_counts[0]; i++) {
-        gguf_writer_t *w = small_file();
-        gw_kv_array_raw(w, "huge.strings", GW_STRING, str_counts[i], NULL, 0);
-        expect_format(w, "'huge.strings': array of");
-    }
-    /* A string count that fits the bound but runs out of strings. */
-    gguf_writer_t *w = small_file();
-    w->kv[4]->count = 50;   /* tokenizer.ggml.tokens has 3 */
-    expect_format(w, NULL);
-    /* An element string whose length runs past the end. */
-    w = small_file();
-    gw_put_u64(w->kv[4]->value + 8 + 5, 1ull << 62);   /* second token's length */
-    expect_format(w, "tokenizer.ggml.tokens");
-
-    /* Nested arrays, and element types that do not exist. */
-    uint8_t inner[12];
-    gw_put_u32(inner, GW_UINT8);
-    gw_put_u64(inner + 4, 0);
-    w = small_file();
-    gw_kv_array_raw(w, "nested", GW_ARRAY, 1, inner, sizeof inner);
-    expect_format(w, "'nested': arrays of arrays");
-    w = small_file();
-    gw_kv_array_raw(w, "nested.empty", GW_ARRAY, 0, NULL, 0);
-    expect_format(w, "arrays of arrays");
-    const uint32_t bad_elem[] = { 13, 0x80000000u, UINT32_MAX };
-    for (size_t i = 0; i < 3; i++) {
-        w = small_file();
-        gw_kv_array_raw(w, "odd.elem", bad_elem[i], 0, NULL, 0);
-        expect_format(w, "'odd.elem': unknown array element type");
-    }
-    const uint32_t bad_type[] = { 13, 14, 0x100, UINT32_MAX };
-    for (size_t i = 0; i < 4; i++) {
-        w = small_file();
-        gw_kv_raw(w, "odd.type", bad_type[i], "\0\0\0\0", 4);
-        expect_format(w, "'odd.type': unknown value type");
-    }
-    /* The value type of an existing entry changed under it. */
-    w = small_file();
-    w->kv[1]->type = GW_STRING;   /* llama.embedding_length: 4 bytes read as a length */
-    parsed_t p;
-    assert_int_equal(parse_writer(w, &p), SLM_ERR_FORMAT);
-    parsed_free(&p);
-}
-
-static void test_duplicates(void **state)
-{
-    (void)state;
-    gguf_writer_t *w = small_file();
-    gw_kv_u32(w, "llama.embedding_length", 8);
-    expect_format(w, "'llama.embedding_length' appears twice");
-    w = small_file();
-    gw_kv_str(w, "general.architecture", "llama");   /* even with the same value */
-    expect_format(w, "appears twice");
-    w = small_file();
-    add_f32(w, "b", 1, (int64_t[]){ 8 });
-    expect_format(w, "tensor 'b' appears twice");
-    /* Keys that differ only in length are different keys. */
-    w = small_file();
     gw_kv_u32(w, "llama.embedding_lengt", 8);
     gw_kv_u32(w, "llama.embedding_length.x", 8);
     parsed_t p;
@@ -678,29 +487,13 @@ static void test_duplicates(void **state)
     parsed_free(&p);
 }
 
-static void test_alignment(void **state)
+static void test_alignments(void **state)
 {
     (void)state;
-    const uint32_t bad[] = { 0, 3, 48, 1u << 31, UINT32_MAX, (1u << 20) * 2 };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        gguf_writer_t *w = small_file();
-        gw_kv_u32(w, "general.alignment", bad[i]);
-        expect_format(w, "general.alignment");
-    }
-    gguf_writer_t *w = small_file();
-    gw_kv_u64(w, "general.alignment", 32);
-    expect_format(w, "'general.alignment': type uint64, expected uint32");
-    w = small_file();
-    gw_kv_str(w, "general.alignment", "32");
-    expect_format(w, "'general.alignment': type string");
-    w = small_file();
-    gw_kv_array(w, "general.alignment", GW_UINT32, (uint32_t[]){ 32 }, 1);
-    expect_format(w, "general.alignment");
-
     /* Valid alignments other than the default move the data section. */
     const uint32_t good[] = { 1, 8, 64, 4096 };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        w = small_file();
+        gguf_writer_t *w = small_file();
         gw_kv_u32(w, "general.alignment", good[i]);
         w->alignment = good[i];
         parsed_t p;
@@ -714,7 +507,7 @@ static void test_alignment(void **state)
     /* Laid out for 64 but declaring the default 32: the offsets pass, the
     ** data section may start elsewhere. The reader cannot tell; it must
     ** stay inside the file. */
-    w = small_file();
+    gguf_writer_t *w = small_file();
     w->alignment = 64;
     parsed_t p;
     slm_status_t st = parse_writer(w, &p);
@@ -722,86 +515,11 @@ static void test_alignment(void **state)
     parsed_free(&p);
 }
 
-/* ------------------------------------------------------------ tensor lies */
-
-static void test_tensor_dims(void **state)
-{
-    (void)state;
-    const uint32_t bad_n_dims[] = { 0, 5, 8, UINT32_MAX };
-    for (size_t i = 0; i < sizeof bad_n_dims / sizeof bad_n_dims[0]; i++) {
-        gguf_writer_t *w = small_file();
-        w->tensors[1]->n_dims = bad_n_dims[i];
-        char what[64];
-        snprintf(what, sizeof what, "tensor 'b': n_dims %u out of range", bad_n_dims[i]);
-        expect_format(w, what);
-    }
-    gguf_writer_t *w = small_file();
-    w->tensors[0]->ne[1] = 0;
-    expect_format(w, "tensor 'a': dimension 1 = 0 is zero");
-    w = small_file();
-    w->tensors[0]->ne[0] = 0;
-    expect_format(w, "dimension 0 = 0");
-
-    /* Dims whose product overflows int64 (CVE-2024-21802 style). */
-    const uint64_t dims[][4] = {
-        { 1ull << 32, 1ull << 32, 1, 1 },
-        { 1ull << 63, 1, 1, 1 },
-        { UINT64_MAX, 1, 1, 1 },
-        { 2, 2, 1ull << 61, 1 },
-        { 1ull << 16, 1ull << 16, 1ull << 16, 1ull << 16 },
-        { 3, 3074457345618258603ull, 1, 1 },   /* 3 * that = 2^63 + 1 */
-    };
-    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
-        w = small_file();
-        gw_tensor_t *t = w->tensors[0];
-        t->n_dims = 4;
-        memcpy(t->ne, dims[i], sizeof dims[i]);
-        expect_format(w, "overflows the element count");
-    }
-    /* An element count that fits, but not its byte size (CVE-2026-33298
-    ** style: elements x type size wrapping around). Block types take under
-    ** 2.3 bytes an element, so they cannot wrap; they end past the end. */
-    const struct { uint32_t type; uint64_t ne[2]; const char *what; } sizes[] = {
-        { GW_F32, { 1ull << 62, 1 }, "byte size overflows" },
-        { GW_F32, { 1ull << 31, 1ull << 31 }, "byte size overflows" },
-        { GW_F64, { 1ull << 61, 1 }, "byte size overflows" },
-        { GW_I32, { 1ull << 62, 1 }, "byte size overflows" },
-        { GW_Q8_0, { 1ull << 62, 1 }, "past the end" },
-        { GW_Q6_K, { 1ull << 54, 256 }, "past the end" },
-    };
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        w = small_file();
-        gw_tensor_t *t = w->tensors[0];
-        t->type = sizes[i].type;
-        t->ne[0] = sizes[i].ne[0];
-        t->ne[1] = sizes[i].ne[1];
-        expect_format(w, sizes[i].what);
-    }
-    /* Sizes that do not overflow but are far past the end. */
-    w = small_file();
-    w->tensors[0]->ne[0] = 1ull << 40;
-    expect_format(w, "past the end of the data section");
-}
-
-static void test_tensor_types(void **state)
+/* Types slm cannot compute still parse, sized by their block. */
+static void test_uncomputable_types_parse(void **state)
 {
     (void)state;
     gguf_writer_t *w = small_file();
-    w->tensors[1]->ne[0] = 33;
-    expect_format(w, "tensor 'b': ne[0]=33 is not a multiple of the q8_0 block size 32");
-    w = small_file();
-    w->tensors[1]->type = GW_Q4_K;
-    expect_format(w, "not a multiple of the q4_K block size 256");
-    const uint32_t unknown[] = { 4, 5, 31, 36, 40, 1000, UINT32_MAX };
-    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
-        w = small_file();
-        w->tensors[2]->type = unknown[i];
-        char what[64];
-        snprintf(what, sizeof what, "tensor 'c': unknown type id %u", unknown[i]);
-        expect_format(w, what);
-    }
-    /* Types slm cannot compute still parse, sized by their block. */
-    w = small_file();
     gw_tensor(w, "q5k", GW_Q5_K, 2, (int64_t[]){ 256, 2 }, NULL, 2 * 176);
     parsed_t p;
     slm__gguf_t *g = parse_ok(w, &p);
@@ -809,63 +527,14 @@ static void test_tensor_types(void **state)
     parsed_free(&p);
 }
 
-static void test_tensor_offsets(void **state)
-{
-    (void)state;
-    gguf_writer_t *w = small_file();
-    w->tensors[2]->offset_fixed = true;
-    w->tensors[2]->offset = 4096;
-    expect_format(w, "tensor 'c': offset 4096 + size 6 is past the end of the data section");
-    /* offset + size wraps around 2^64 (CVE-2025-53630 style). */
-    const uint64_t wrap[] = { UINT64_MAX - 31, 1ull << 63, UINT64_MAX - 63 };
-    for (size_t i = 0; i < sizeof wrap / sizeof wrap[0]; i++) {
-        w = small_file();
-        w->tensors[0]->offset_fixed = true;
-        w->tensors[0]->offset = wrap[i];
-        expect_format(w, "past the end");
-    }
-    /* One element more than the data holds. */
-    w = small_file();
-    w->tensors[2]->ne[0] = 4;   /* 8 bytes; the data has 6 */
-    expect_format(w, "tensor 'c': offset 96 + size 8 is past the end");
-    /* Offsets off the alignment. */
-    const uint64_t misaligned[] = { 4, 31, 33 };
-    for (size_t i = 0; i < 3; i++) {
-        w = small_file();
-        w->tensors[1]->offset_fixed = true;
-        w->tensors[1]->offset = misaligned[i];
-        expect_format(w, "is not a multiple of the alignment 32");
-    }
-    /* Tensors may overlap or share data: not the reader's business, and not
-    ** unsafe. */
-    w = small_file();
-    w->tensors[1]->offset_fixed = true;
-    w->tensors[1]->offset = 0;
-    parsed_t p;
-    parse_ok(w, &p);
-    parsed_free(&p);
-}
-
 static void test_padding(void **state)
 {
     (void)state;
-    /* The infos end off the alignment and the data is shorter than the
-    ** padding should be. */
+    /* No tensors: the file may end right after the infos. */
     gguf_writer_t *w = gw_create();
     gw_kv_u8(w, "x", 1);
-    gw_tensor(w, "t", GW_I8, 1, (int64_t[]){ 2 }, "ab", 2);
-    w->no_padding = true;
-    expect_format(w, "padding before the data section");
-    /* Longer data: the missing padding shifts every tensor by its length. */
-    w = small_file();
     w->no_padding = true;
     parsed_t p;
-    expect_error(parse_writer(w, &p), SLM_ERR_FORMAT, HOSTILE, "tensor");
-    parsed_free(&p);
-    /* No tensors: the file may end right after the infos. */
-    w = gw_create();
-    gw_kv_u8(w, "x", 1);
-    w->no_padding = true;
     slm__gguf_t *g = parse_ok(w, &p);
     assert_int_equal(g->data_offset, p.size);
     parsed_free(&p);
@@ -1092,15 +761,9 @@ int main(void)
         cmocka_unit_test(test_open_paths),
         cmocka_unit_test(test_every_type_round_trips),
         cmocka_unit_test(test_getter_type_errors),
-        cmocka_unit_test(test_bad_magic_and_version),
-        cmocka_unit_test(test_huge_counts),
-        cmocka_unit_test(test_string_lengths),
-        cmocka_unit_test(test_array_lies),
-        cmocka_unit_test(test_duplicates),
-        cmocka_unit_test(test_alignment),
-        cmocka_unit_test(test_tensor_dims),
-        cmocka_unit_test(test_tensor_types),
-        cmocka_unit_test(test_tensor_offsets),
+        cmocka_unit_test(test_similar_keys),
+        cmocka_unit_test(test_alignments),
+        cmocka_unit_test(test_uncomputable_types_parse),
         cmocka_unit_test(test_padding),
         cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_mutations),

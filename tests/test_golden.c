@@ -33,8 +33,9 @@ typedef struct golden_case {
 
 /* The in-tree backends of this architecture, best CPU first: each golden
 ** case runs once on every one with a device here, forced with
-** opts.backends. Vulkan runs on whatever driver the loader finds (the test
-** command selects lavapipe), and must then run every node itself. */
+** opts.backends. Vulkan and OpenCL run on whatever driver their loader
+** finds (the test command selects lavapipe and PoCL), and must then run
+** every node themselves. */
 static const char *const backends[] = {
 #if defined(__aarch64__)
     "cpu-neon", "cpu",
@@ -43,6 +44,9 @@ static const char *const backends[] = {
 #endif
 #ifdef SLM_TEST_VULKAN
     "vulkan",
+#endif
+#ifdef SLM_TEST_OPENCL
+    "opencl",
 #endif
 };
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
@@ -61,6 +65,9 @@ static slm_runtime_t *runtime_for(const char *backend)
 #endif
 #ifdef SLM_TEST_VULKAN
         SLM_BACKEND_BUILD_DIR "/libslm-backend-vulkan.so",
+#endif
+#ifdef SLM_TEST_OPENCL
+        SLM_BACKEND_BUILD_DIR "/libslm-backend-opencl.so",
 #endif
     };
     slm_runtime_opts_t o = SLM_RUNTIME_OPTS_INIT;

@@ -21,7 +21,8 @@
 **   descriptor whose struct_size is smaller than its abi_minor's layout.
 **
 **   Version log:
-**     ABI 1.0 -- first release.
+**     ABI 1.0 -- first release. Later appended status: SLM_ERR_DEVICE_LOST
+**                (a host that predates it treats it as any failure).
 **
 ** THREADING
 **   - The entry and probe are called once, from one thread.
@@ -43,6 +44,11 @@
 **      closes every device before unloading the plugin.
 **   4. Status codes are the negative SLM_ERR_* values of slm/graph.h; set a
 **      message with host->set_error before returning one, naming what failed.
+**   5. A device that is gone for good (reset, unplugged, its driver failed:
+**      VK_ERROR_DEVICE_LOST) answers SLM_ERR_DEVICE_LOST. The host then
+**      stops using it: it calls only buffer_free and device_close on it,
+**      which must still release what they hold, and runs graphs elsewhere.
+**      Any other failure of a call is taken for that call alone.
 */
 #ifndef SLM_BACKEND_H
 #define SLM_BACKEND_H

@@ -53,7 +53,8 @@ extern "C" {
     XX(ERR_GRAPH,       -12, "invalid graph")                                \
     XX(ERR_INTERNAL,    -13, "internal error")                               \
     XX(ERR_CONTEXT_FULL, -14, "context window full")                         \
-    XX(ERR_CANCELLED,   -15, "cancelled")
+    XX(ERR_CANCELLED,   -15, "cancelled")                                    \
+    XX(ERR_DEVICE_LOST, -16, "device lost")
 
 typedef int32_t slm_status_t;
 

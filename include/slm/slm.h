@@ -19,8 +19,29 @@
 **   until the runtime (or the object named) is destroyed.
 **
 ** THREADS
-**   A runtime and everything made from it may be used from one thread at a
-**   time; different runtimes are independent.
+**   - A model is shared: any number of sessions of one model may run at the
+**     same time, each on its own thread. slm_tokenize, slm_token_text,
+**     slm_model_info and slm_model_placement may be called on the model
+**     from any thread meanwhile.
+**   - A session is used by one thread at a time (its KV cache, logits and
+**     graphs are its own and unlocked); it may move between threads when
+**     the application orders the calls (a mutex, a queue, a join).
+**   - A graph is used by one thread at a time, like a session. Graphs of one
+**     runtime may run at the same time on several threads.
+**   - Creating and destroying the runtime, opening and closing a model, and
+**     reading the runtime's plugin and device lists are not synchronised
+**     with anything else: open before the threads start, close after they
+**     end. Sessions must be destroyed before their model is closed.
+**   - What the runtime locks for this: each device, around every call into
+**     its plugin (plugins see one call at a time per device, slm/backend.h),
+**     so sessions on one device take turns on it while the rest of their
+**     work (graph building, planning, sampling, tokenizing) runs in
+**     parallel; and the table of device copies that graphs share (a model's
+**     weights uploaded once for all its sessions). The last error is per
+**     thread. The log callback (slm_runtime_opts_t.log) may be called from
+**     any thread that uses the runtime, also at once, and while a device
+**     is locked: it must be thread-safe and must not call back into slm.
+**   Different runtimes are independent.
 */
 #ifndef SLM_SLM_H
 #define SLM_SLM_H
@@ -69,7 +90,10 @@ enum {
     ** $SLM_PLUGIN_PATH, the folder next to libslm and the install folder. */
     SLM_RUNTIME_NO_DEFAULT_PLUGINS = 1u << 0,
     /* Read no config file unless opts.config_path names one. */
-    SLM_RUNTIME_NO_DEFAULT_CONFIG = 1u << 1
+    SLM_RUNTIME_NO_DEFAULT_CONFIG = 1u << 1,
+    /* Run a graph that a device fails again without that device, as
+    ** `fallback = on` in the config (see slm_graph_run). */
+    SLM_RUNTIME_FALLBACK = 1u << 2
 };
 
 /* Called for each log line at or above opts.log_level. */
@@ -279,7 +303,18 @@ SLM_API slm_status_t slm_graph_sync_state(slm_graph_builder_t *g);
 ** place each node, plan memory and upload weights; then write inputs, run
 ** every device's part in order with the copies between them, and wait.
 ** Errors: SLM_ERR_GRAPH (invalid graph), SLM_ERR_NO_DEVICE (a node no device
-** supports), or a device's failure with its message.
+** supports), or a device's failure with its message; SLM_ERR_DEVICE_LOST
+** when the device is gone for good: it is not used again by this runtime,
+** and the next run places the graph on the other devices (STATE kept only on
+** that device is lost with it).
+**
+** With fallback on (SLM_RUNTIME_FALLBACK or `fallback = on`), a run that a
+** device fails is run again, from its first node, without that device: on
+** the next device in rank order that supports each node, the reference CPU
+** last. A device that failed to allocate the graph's memory stays left out
+** of this graph; one that failed while running is tried again at the next
+** run. STATE updates must then be repeatable (a KV cache written at given
+** positions is; an accumulator is not).
 */
 SLM_API slm_status_t slm_graph_run(slm_graph_builder_t *g);
 

@@ -534,33 +534,32 @@ static int write_synthetic(const char *path, const char *shape_name, const char 
         return 1;
     }
     size_t k = 0;
-#define ADD(nm, nd, a, b, dt, sd)                                                     \
+#define ADD(pfx, nm, nd, a, b, dt, sd)                                                \
     do {                                                                              \
         syn_tensor_t *t_ = &ts[k++];                                                  \
-        snprintf(t_->name, sizeof t_->name, "%s", nm);                                \
+        snprintf(t_->name, sizeof t_->name, "%s%s", pfx, nm);                         \
         t_->n_dims = (nd), t_->ne[0] = (a), t_->ne[1] = (b), t_->dtype = (dt);        \
         t_->sigma = (sd);                                                             \
     } while (0)
     /* Weights have sd 1/sqrt(fan-in), so that each matmul keeps its input's
     ** scale and activations stay O(1) through all the layers. */
     const float se = 1.0f / sqrtf((float)e), sf = 1.0f / sqrtf((float)ff);
-    ADD("token_embd.weight", 2, e, sh->n_vocab, type, se);
+    ADD("", "token_embd.weight", 2, e, sh->n_vocab, type, se);
     for (uint32_t il = 0; il < sh->n_layer; il++) {
-        char nm[64];
-#define LAYER(sfx) (snprintf(nm, sizeof nm, "blk.%u.%s", il, sfx), nm)
-        ADD(LAYER("attn_norm.weight"), 1, e, 1, SLM_DTYPE_F32, 0);
-        ADD(LAYER("attn_q.weight"), 2, e, e, type, se);
-        ADD(LAYER("attn_k.weight"), 2, e, kv, type, se);
-        ADD(LAYER("attn_v.weight"), 2, e, kv, type, se);
-        ADD(LAYER("attn_output.weight"), 2, e, e, type, se);
-        ADD(LAYER("ffn_norm.weight"), 1, e, 1, SLM_DTYPE_F32, 0);
-        ADD(LAYER("ffn_gate.weight"), 2, e, ff, type, se);
-        ADD(LAYER("ffn_up.weight"), 2, e, ff, type, se);
-        ADD(LAYER("ffn_down.weight"), 2, ff, e, type, sf);
-#undef LAYER
+        char blk[32];
+        snprintf(blk, sizeof blk, "blk.%u.", il);
+        ADD(blk, "attn_norm.weight", 1, e, 1, SLM_DTYPE_F32, 0);
+        ADD(blk, "attn_q.weight", 2, e, e, type, se);
+        ADD(blk, "attn_k.weight", 2, e, kv, type, se);
+        ADD(blk, "attn_v.weight", 2, e, kv, type, se);
+        ADD(blk, "attn_output.weight", 2, e, e, type, se);
+        ADD(blk, "ffn_norm.weight", 1, e, 1, SLM_DTYPE_F32, 0);
+        ADD(blk, "ffn_gate.weight", 2, e, ff, type, se);
+        ADD(blk, "ffn_up.weight", 2, e, ff, type, se);
+        ADD(blk, "ffn_down.weight", 2, ff, e, type, sf);
     }
-    ADD("output_norm.weight", 1, e, 1, SLM_DTYPE_F32, 0);
-    ADD("output.weight", 2, e, sh->n_vocab, out_type, se);
+    ADD("", "output_norm.weight", 1, e, 1, SLM_DTYPE_F32, 0);
+    ADD("", "output.weight", 2, e, sh->n_vocab, out_type, se);
 #undef ADD
     uint64_t off = 0, total = 0;
     for (size_t i = 0; i < n_tensors; i++) {
@@ -1229,7 +1228,7 @@ static void run_one(const bench_args_t *a, const char *backend, uint32_t threads
     /* ttft: what an application with the model loaded waits for when a new
     ** conversation starts: the session, its graph, the prompt, the pick */
     if (p) {
-        double ttft[MAX_REPS];
+        double ttft[MAX_REPS] = { 0 };
         for (int rep = 0; rep < res->n_reps; rep++) {
             slm_session_t *fresh = NULL;
             slm_session_opts_t fo = SLM_SESSION_OPTS_INIT;

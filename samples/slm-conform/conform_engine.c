@@ -337,8 +337,8 @@ static const char *load_plugin(Plugin *p, const char *spec)
     const char *slot = NULL;
     if (be->abi_major != SLM_BACKEND_ABI_MAJOR || be->abi_minor > SLM_BACKEND_ABI_MINOR)
         snprintf(why, sizeof why, "%s: built for plugin ABI %u.%u; this host has %u.%u", path,
-                 (unsigned)be->abi_major, (unsigned)be->abi_minor, SLM_BACKEND_ABI_MAJOR,
-                 SLM_BACKEND_ABI_MINOR);
+                 (unsigned)be->abi_major, (unsigned)be->abi_minor, (unsigned)SLM_BACKEND_ABI_MAJOR,
+                 (unsigned)SLM_BACKEND_ABI_MINOR);
     else if (be->struct_size < SLM_BACKEND_SIZE_1_0)
         snprintf(why, sizeof why, "%s: descriptor struct_size %u is smaller than ABI 1.0's %zu",
                  path, (unsigned)be->struct_size, (size_t)SLM_BACKEND_SIZE_1_0);

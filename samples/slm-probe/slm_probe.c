@@ -499,7 +499,7 @@ int main(int argc, char **argv)
         return 1;
     }
     slm_model_t *model = NULL;
-    model_report_t report;
+    model_report_t report = { 0 };
     if (model_path) {
         if (slm_model_open(rt, model_path, NULL, &model) != SLM_OK) {
             fprintf(stderr, "slm-probe: %s\n", slm_last_error());
