@@ -2,7 +2,8 @@
 ** vk_ops.c -- every op of slm/graph.h but MUL_MAT, MUL_MAT_ID and
 ** GET_ROWS, as dispatches of the shaders in shaders/ops.list.
 **
-** supports_node accepts exactly what the reference backend defines for
+** supports_node (../gpu/gpu_ops_check.c, shared with the OpenCL backend)
+** accepts exactly what the reference backend defines for
 ** these ops (dtypes, shapes, broadcasting), for any strides, plus what
 ** 32-bit addressing needs: every tensor under 2^31 elements and strides
 ** that are multiples of the element size. Shapes of work:
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../gpu/gpu_ops_check.h"
 #include "vk_device.h"
 
 #define VK_OPS_WG 128       /* WG of eltwise, copy, set_rows, reduce, softmax */
@@ -32,178 +34,19 @@
 
 /* ----------------------------------------------------------- supports */
 
-static const slm_op_t my_ops[] = {
-    SLM_OP_RMS_NORM, SLM_OP_ADD,    SLM_OP_MUL,      SLM_OP_DIV,    SLM_OP_SCALE,
-    SLM_OP_ROPE,     SLM_OP_SOFTMAX, SLM_OP_SILU,    SLM_OP_GELU,   SLM_OP_TANH,
-    SLM_OP_SWIGLU,   SLM_OP_GEGLU,  SLM_OP_COPY,     SLM_OP_SET_ROWS, SLM_OP_ARGSORT,
-    SLM_OP_TOP_K,    SLM_OP_SUM_ROWS,
-};
+/* Shaders load blocks in 16-bit words (every block size is even), and the
+** merge passes sort exactly the rows' keys. */
+static const gpu_ops_limits vk_limits = {.quant_unit = 2, .sort_pads_rows = false};
 
 uint64_t vk_ops_op_mask(void)
 {
-    uint64_t mask = 0;
-    for (size_t i = 0; i < sizeof my_ops / sizeof my_ops[0]; i++)
-        mask |= SLM_OP_BIT(my_ops[i]);
-    return mask;
-}
-
-/* Sources each op takes: `required` first slots set, `optional` more may be. */
-static const struct {
-    int required, optional;
-} arity[SLM_OP_COUNT] = {
-    [SLM_OP_RMS_NORM] = {1, 0}, [SLM_OP_ADD] = {2, 0},     [SLM_OP_MUL] = {2, 0},
-    [SLM_OP_DIV] = {2, 0},      [SLM_OP_SCALE] = {1, 0},   [SLM_OP_ROPE] = {2, 1},
-    [SLM_OP_SOFTMAX] = {1, 1},  [SLM_OP_SILU] = {1, 0},    [SLM_OP_GELU] = {1, 0},
-    [SLM_OP_TANH] = {1, 0},     [SLM_OP_SWIGLU] = {2, 0},  [SLM_OP_GEGLU] = {2, 0},
-    [SLM_OP_COPY] = {1, 0},     [SLM_OP_SET_ROWS] = {2, 0}, [SLM_OP_ARGSORT] = {1, 0},
-    [SLM_OP_TOP_K] = {1, 0},    [SLM_OP_SUM_ROWS] = {1, 0},
-};
-
-static bool is_f32(const slm_tensor_t *t) { return t->dtype == SLM_DTYPE_F32; }
-static bool is_i32(const slm_tensor_t *t) { return t->dtype == SLM_DTYPE_I32; }
-
-static bool is_float(const slm_tensor_t *t)
-{
-    return t->dtype == SLM_DTYPE_F32 || t->dtype == SLM_DTYPE_F16 ||
-           t->dtype == SLM_DTYPE_BF16;
-}
-
-/* The unit shaders load a tensor in: the element, or 16-bit words of
-** blocks (every block size is even). */
-static size_t unit_of(const slm_tensor_t *t)
-{
-    return slm_dtype_is_quantized(t->dtype) ? 2 : slm_dtype_block_bytes(t->dtype);
-}
-
-/* Known dtype, positive extents, whole blocks per row, blocks packed along
-** the row, under 2^31 elements, strides in whole units. */
-static bool is_well_formed(const slm_tensor_t *t)
-{
-    int64_t be = slm_dtype_block_elems(t->dtype);
-    if (be == 0 || t->ne[0] % be != 0)
-        return false;
-    if (be > 1 && t->nb[0] != slm_dtype_block_bytes(t->dtype))
-        return false;
-    for (int d = 0; d < SLM_MAX_DIMS; d++)
-        if (t->ne[d] < 1 || t->nb[d] % unit_of(t) != 0)
-            return false;
-    return slm_tensor_nelements(t) <= INT32_MAX;
-}
-
-static bool same_shape(const slm_tensor_t *a, const slm_tensor_t *b)
-{
-    return memcmp(a->ne, b->ne, sizeof a->ne) == 0;
-}
-
-static bool has_shape(const slm_tensor_t *t, int64_t n0, int64_t n1, int64_t n2,
-                      int64_t n3)
-{
-    return t->ne[0] == n0 && t->ne[1] == n1 && t->ne[2] == n2 && t->ne[3] == n3;
-}
-
-static bool divides(const slm_tensor_t *b, const slm_tensor_t *a)
-{
-    for (int d = 0; d < SLM_MAX_DIMS; d++)
-        if (a->ne[d] % b->ne[d] != 0)
-            return false;
-    return true;
-}
-
-static bool supports_rope(const slm_node_t *node)
-{
-    const slm_tensor_t *x = node->src[0], *pos = node->src[1], *ff = node->src[2];
-    int32_t n_dims = node->iparams[0], mode = node->iparams[1];
-    float freq_base = node->fparams[0], freq_scale = node->fparams[1];
-    if (!is_f32(x) || x->ne[3] != 1 || !is_i32(pos) || !has_shape(pos, x->ne[2], 1, 1, 1))
-        return false;
-    if (!is_f32(node->dst) || !same_shape(node->dst, x))
-        return false;
-    if (n_dims <= 0 || n_dims % 2 != 0 || n_dims > x->ne[0])
-        return false;
-    if (mode != SLM_ROPE_NORMAL && mode != SLM_ROPE_NEOX)
-        return false;
-    if (ff && (!is_f32(ff) || !has_shape(ff, n_dims / 2, 1, 1, 1)))
-        return false;
-    if (!(freq_base > 0.0f))
-        return false;
-    if (node->fparams[2] != 0.0f &&
-        (!(freq_scale > 0.0f) || freq_base == 1.0f || node->iparams[2] <= 0 ||
-         !(node->fparams[4] > 0.0f) || !(node->fparams[5] > 0.0f)))
-        return false;
-    return true;
-}
-
-static bool supports_sort(const slm_node_t *node)
-{
-    const slm_tensor_t *x = node->src[0], *dst = node->dst;
-    if (!is_f32(x) || !is_i32(dst))
-        return false;
-    /* Each of the two scratch regions of the merge passes is addressed in
-    ** 32 bits: 8 bytes per key. */
-    if ((uint64_t)slm_tensor_nelements(x) * 8 > INT32_MAX)
-        return false;
-    if (node->op == SLM_OP_ARGSORT)
-        return (node->iparams[0] == SLM_SORT_ASC || node->iparams[0] == SLM_SORT_DESC) &&
-               same_shape(dst, x);
-    int32_t k = node->iparams[0];
-    return k >= 1 && k <= x->ne[0] && has_shape(dst, k, x->ne[1], x->ne[2], x->ne[3]);
+    return gpu_ops_op_mask();
 }
 
 bool vk_ops_supports(const vk_device *d, const slm_node_t *node)
 {
     (void)d; /* every usable device runs all of these (vk_probe.c) */
-    if (!node || (unsigned)node->op >= SLM_OP_COUNT || !(vk_ops_op_mask() & SLM_OP_BIT(node->op)))
-        return false;
-    if (!node->dst || !is_well_formed(node->dst))
-        return false;
-    for (int s = 0; s < SLM_MAX_SRC; s++) {
-        const slm_tensor_t *t = node->src[s];
-        bool required = s < arity[node->op].required;
-        bool allowed = s < arity[node->op].required + arity[node->op].optional;
-        if ((!t && required) || (t && !allowed) || (t && !is_well_formed(t)))
-            return false;
-    }
-    const slm_tensor_t *s0 = node->src[0], *s1 = node->src[1], *dst = node->dst;
-    switch (node->op) {
-    case SLM_OP_ADD:
-    case SLM_OP_MUL:
-    case SLM_OP_DIV:
-        return is_f32(s0) && is_f32(s1) && divides(s1, s0) && is_f32(dst) &&
-               same_shape(dst, s0);
-    case SLM_OP_SWIGLU:
-    case SLM_OP_GEGLU:
-        return is_f32(s0) && is_f32(s1) && same_shape(s1, s0) && is_f32(dst) &&
-               same_shape(dst, s0);
-    case SLM_OP_RMS_NORM:
-    case SLM_OP_SCALE:
-    case SLM_OP_SILU:
-    case SLM_OP_GELU:
-    case SLM_OP_TANH:
-        return is_f32(s0) && is_f32(dst) && same_shape(dst, s0);
-    case SLM_OP_SUM_ROWS:
-        return is_f32(s0) && is_f32(dst) && has_shape(dst, 1, s0->ne[1], s0->ne[2], s0->ne[3]);
-    case SLM_OP_SOFTMAX:
-        return is_f32(s0) && is_f32(dst) && same_shape(dst, s0) &&
-               (!s1 || (is_f32(s1) && s1->ne[0] == s0->ne[0] && s1->ne[1] >= s0->ne[1] &&
-                        s1->ne[2] == 1 && s1->ne[3] == 1));
-    case SLM_OP_ROPE:
-        return supports_rope(node);
-    case SLM_OP_COPY:
-        if (slm_tensor_nelements(s0) != slm_tensor_nelements(dst))
-            return false;
-        return (is_float(s0) && is_float(dst)) ||
-               (slm_dtype_is_quantized(s0->dtype) && s0->dtype == dst->dtype &&
-                s0->ne[0] == dst->ne[0]);
-    case SLM_OP_SET_ROWS:
-        return is_float(dst) && is_i32(s1) && s1->ne[1] == dst->ne[2] &&
-               s1->ne[2] == dst->ne[3] && s1->ne[3] == 1 && is_f32(s0) &&
-               has_shape(s0, dst->ne[0], s1->ne[0], dst->ne[2], dst->ne[3]);
-    case SLM_OP_ARGSORT:
-    case SLM_OP_TOP_K:
-        return supports_sort(node);
-    default:
-        return false;
-    }
+    return gpu_ops_supports(node, &vk_limits);
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -237,10 +80,10 @@ static slm_status_t prepare(const slm_node_t *node, vk_args *a, vk_buffer *bufs[
     vk_node_buffers(node, bufs);
     for (int t = 0; t < 4; t++) {
         const slm_tensor_t *x = t == 0 ? node->dst : node->src[t - 1];
-        if (x && x->offset % unit_of(x) != 0)
+        if (x && x->offset % gpu_ops_unit(x, &vk_limits) != 0)
             return vk_error(SLM_ERR_UNSUPPORTED, "%s: tensor '%s' at offset %zu is not "
                             "aligned to its %zu-byte elements", slm_op_name(node->op),
-                            x->name, x->offset, unit_of(x));
+                            x->name, x->offset, gpu_ops_unit(x, &vk_limits));
     }
     return SLM_OK;
 }
