@@ -11,77 +11,27 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "../gpu/gpu_node.h"
 #include "cl_device.h"
 
 /* ------------------------------------------------------------- nodes */
-
-static bool is_matmul_family(slm_op_t op)
-{
-    return op == SLM_OP_MUL_MAT || op == SLM_OP_MUL_MAT_ID || op == SLM_OP_GET_ROWS;
-}
-
-/* Bytes from element [0,0,0,0] to one past the last byte the tensor's ne
-** and nb reach. */
-static uint64_t tensor_extent(const slm_tensor_t *t)
-{
-    int64_t be = slm_dtype_block_elems(t->dtype);
-    if (be <= 0)
-        return UINT64_MAX;
-    uint64_t end = slm_dtype_block_bytes(t->dtype);
-    for (int i = 0; i < SLM_MAX_DIMS; i++) {
-        int64_t n = i == 0 ? t->ne[0] / be : t->ne[i];
-        if (n < 1)
-            return UINT64_MAX;
-        end += (uint64_t)(n - 1) * t->nb[i];
-    }
-    return end;
-}
-
-/* Kernels address with 32-bit byte offsets: every size, stride and the
-** whole extent must fit. */
-static bool fits_32bit(const slm_tensor_t *t)
-{
-    for (int i = 0; i < SLM_MAX_DIMS; i++)
-        if (t->ne[i] < 1 || (uint64_t)t->ne[i] > UINT32_MAX || t->nb[i] > UINT32_MAX)
-            return false;
-    return tensor_extent(t) <= UINT32_MAX;
-}
 
 bool cl_supports_node(void *device, const slm_node_t *node)
 {
     const cl_dev *d = device;
     if (!d || !node || !node->dst || (unsigned)node->op >= SLM_OP_COUNT ||
-        !fits_32bit(node->dst))
+        !gpu_node_fits_32bit(node))
         return false;
-    for (int s = 0; s < SLM_MAX_SRC; s++)
-        if (node->src[s] && !fits_32bit(node->src[s]))
-            return false;
-    return is_matmul_family(node->op) ? cl_matmul_supports(d, node)
-                                      : cl_ops_supports(d, node);
+    return gpu_is_matmul_family(node->op) ? cl_matmul_supports(d, node) : cl_ops_supports(d, node);
 }
 
 bool cl_args_from_node(const slm_node_t *node, cl_args *args)
 {
-    memset(args, 0, sizeof *args);
-    for (int t = 0; t < 4; t++) {
-        const slm_tensor_t *x = t == 0 ? node->dst : node->src[t - 1];
-        if (!x)
-            continue;
-        if (x->offset > UINT32_MAX || !fits_32bit(x) ||
-            tensor_extent(x) > UINT32_MAX - x->offset) {
-            cl_error(SLM_ERR_INVALID_ARG, "%s: tensor '%s' does not fit 32-bit "
-                     "addressing (offset %zu)", slm_op_name(node->op), x->name, x->offset);
-            return false;
-        }
-        args->off[t] = (uint32_t)x->offset;
-        for (int i = 0; i < 4; i++) {
-            args->ne[t][i] = (uint32_t)x->ne[i];
-            args->nb[t][i] = (uint32_t)x->nb[i];
-        }
-    }
-    memcpy(args->ip, node->iparams, sizeof args->ip);
-    memcpy(args->fp, node->fparams, sizeof args->fp);
-    return true;
+    const slm_tensor_t *x = gpu_args_from_node(node, args);
+    if (x)
+        cl_error(SLM_ERR_INVALID_ARG, "%s: tensor '%s' does not fit 32-bit addressing "
+                 "(offset %zu)", slm_op_name(node->op), x->name, x->offset);
+    return x == NULL;
 }
 
 void cl_node_bufs(const slm_node_t *node, cl_buf *bufs[4])
@@ -106,7 +56,7 @@ static slm_status_t check_node(cl_dev *d, const slm_node_t *node, uint32_t index
         if (!x)
             continue;
         const cl_buf *b = cl_tensor_buf(x);
-        uint64_t extent = tensor_extent(x);
+        uint64_t extent = gpu_tensor_extent(x);
         if (!b || x->offset > b->size || extent > b->size - x->offset)
             return cl_error(SLM_ERR_INVALID_ARG, "node %u (%s): tensor '%s' (offset %zu, "
                             "%" PRIu64 " bytes) is not inside its buffer", index,
@@ -118,19 +68,9 @@ static slm_status_t check_node(cl_dev *d, const slm_node_t *node, uint32_t index
 /* The error for the out-of-range id a kernel reported in node `index`. */
 static slm_status_t bad_id(const slm_graph_t *graph, uint32_t index, int32_t id)
 {
-    if (index >= graph->n_nodes)
-        return cl_error(SLM_ERR_INVALID_ARG, "an id %d is out of range", id);
-    const slm_node_t *node = &graph->nodes[index];
-    const char *what = "row id";
-    int64_t limit = 0;
-    switch (node->op) {
-    case SLM_OP_GET_ROWS: limit = node->src[0]->ne[1]; break;
-    case SLM_OP_SET_ROWS: limit = node->dst->ne[1]; break;
-    case SLM_OP_MUL_MAT_ID: what = "expert id"; limit = node->src[0]->ne[2]; break;
-    default: what = "id"; break;
-    }
-    return cl_error(SLM_ERR_INVALID_ARG, "node %u (%s): %s %d is out of range [0, %lld)",
-                    index, slm_op_name(node->op), what, id, (long long)limit);
+    char msg[256];
+    gpu_bad_id_message(graph, index, id, msg, sizeof msg);
+    return cl_error(SLM_ERR_INVALID_ARG, "%s", msg);
 }
 
 slm_status_t cl_graph_compute(void *device, const slm_graph_t *graph)
@@ -149,7 +89,7 @@ slm_status_t cl_graph_compute(void *device, const slm_graph_t *graph)
     for (uint32_t i = 0; i < graph->n_nodes && st == SLM_OK; i++) {
         const slm_node_t *node = &graph->nodes[i];
         d->cur_node = i;
-        st = is_matmul_family(node->op) ? cl_matmul_enqueue(d, node)
+        st = gpu_is_matmul_family(node->op) ? cl_matmul_enqueue(d, node)
                                         : cl_ops_enqueue(d, node);
     }
     /* Wait even after a failed enqueue: what was enqueued may still use

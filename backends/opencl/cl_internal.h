@@ -36,6 +36,8 @@
 
 #include "slm/backend.h"
 
+#include "../gpu/gpu_node.h"
+
 /* A device buffer. Tensors address it with 32-bit byte offsets, so a
 ** buffer is at most 4 GiB - 1 (buffer_alloc refuses more). */
 typedef struct cl_buf {
@@ -43,21 +45,9 @@ typedef struct cl_buf {
     size_t size;
 } cl_buf;
 
-/*
-** The per-enqueue arguments, passed by value; kernels/common.cl declares
-** the same struct (only 32-bit members, so both sides agree on the layout).
-** Tensor t is 0 = dst, 1..3 = src0..src2. off[t] is the byte offset of
-** element [0,0,0,0] in its buffer, nb[t][i] byte strides, ne[t][i] sizes.
-** ip/fp are the node's iparams/fparams; u[] is free for an op's own use.
-*/
-typedef struct cl_args {
-    uint32_t off[4];
-    uint32_t ne[4][4];
-    uint32_t nb[4][4];
-    int32_t ip[8];
-    float fp[8];
-    uint32_t u[8];
-} cl_args;
+/* The per-enqueue arguments (gpu_node.h), passed by value as the struct
+** kernels/common.cl declares; offsets are within each buffer. */
+typedef gpu_args cl_args;
 
 /* What the op families may ask of the device they enqueue for. */
 typedef struct cl_caps {

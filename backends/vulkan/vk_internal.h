@@ -37,6 +37,8 @@
 
 #include "slm/backend.h"
 
+#include "../gpu/gpu_node.h"
+
 /* A device buffer. Tensors address it with 32-bit byte offsets, so a
 ** buffer is at most 4 GiB - 1 (buffer_alloc refuses more). */
 typedef struct vk_buffer {
@@ -46,21 +48,9 @@ typedef struct vk_buffer {
     void *mapped;         /* host mapping when the memory is host-visible */
 } vk_buffer;
 
-/*
-** The per-dispatch arguments, std140 as shaders/common.glsl declares them.
-** Tensor t is 0 = dst, 1..3 = src0..src2. off[t] is the byte offset of
-** element [0,0,0,0] in its binding, nb[t][i] byte strides, ne[t][i] sizes.
-** ip/fp are the node's iparams/fparams; u[] is free for an op's own use
-** (counts, a pass number, a scratch offset).
-*/
-typedef struct vk_args {
-    uint32_t off[4];
-    uint32_t ne[4][4];
-    uint32_t nb[4][4];
-    int32_t ip[8];
-    float fp[8];
-    uint32_t u[8];
-} vk_args;
+/* The per-dispatch arguments (gpu_node.h), a std140 uniform block as
+** shaders/common.glsl declares it; offsets are within each binding. */
+typedef gpu_args vk_args;
 
 /* What the op families may ask of the device they record for. */
 typedef struct vk_caps {
