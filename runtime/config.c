@@ -28,14 +28,18 @@
 **   threads      CPU worker threads, 0 = each device's default
 **   log_level    error | warn | info | debug
 **   fallback     on | off (default): a graph a device fails is run again
-**                without that device (see README, Configuration) */
+**                without that device (see README, Configuration)
+**   isolate_probe on (default) | off: probe each plugin in a child process
+**                first (see README, How plugins are found) */
 enum { KEY_PLUGIN_PATH, KEY_BACKENDS, KEY_DENY, KEY_THREADS, KEY_LOG_LEVEL,
-       KEY_FALLBACK, N_KEYS };
+       KEY_FALLBACK, KEY_ISOLATE_PROBE, N_KEYS };
 
 static const char *const RUNTIME_KEYS[N_KEYS] = {
-    "plugin_path", "backends", "deny", "threads", "log_level", "fallback"
+    "plugin_path", "backends", "deny", "threads", "log_level", "fallback",
+    "isolate_probe"
 };
-#define KNOWN_KEYS "plugin_path, backends, deny, threads, log_level, fallback"
+#define KNOWN_KEYS "plugin_path, backends, deny, threads, log_level, fallback, " \
+                   "isolate_probe"
 #define KNOWN_SECTIONS "[runtime], [backend.NAME]"
 #define NAME_RULE "1 to 31 of a-z 0-9 _ -"
 
@@ -315,6 +319,11 @@ static int runtime_key(parser_t *p, const char *key, const char *value)
         if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
             return FAIL(p, "[runtime] fallback = '%s': not on or off", value);
         c->fallback = strcmp(value, "on") == 0;
+        return 1;
+    case KEY_ISOLATE_PROBE:
+        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+            return FAIL(p, "[runtime] isolate_probe = '%s': not on or off", value);
+        c->no_isolation = strcmp(value, "off") == 0;
         return 1;
     default: /* KEY_LOG_LEVEL */
         for (int l = 0; l < (int)(sizeof LOG_LEVELS / sizeof *LOG_LEVELS); l++) {

@@ -9,6 +9,7 @@
 **   threads     = 4               ; CPU worker threads, 0 = default
 **   log_level   = warn            ; error | warn | info | debug
 **   fallback    = on              ; run a graph a device fails without it
+**   isolate_probe = off           ; probe plugins in-process (no fork)
 **
 **   [backend.vulkan]              ; keys the plugin declares, passed through
 **   device_index = 1
@@ -45,6 +46,7 @@ typedef struct slm__config {
     int log_level;                /* valid when has_log_level */
     bool has_log_level;
     bool fallback;                /* [runtime] fallback = on */
+    bool no_isolation;            /* [runtime] isolate_probe = off */
     slm__config_entry_t *entries; /* [backend.NAME] keys, in file order */
     uint32_t n_entries;
 } slm__config_t;

@@ -2,14 +2,15 @@
 ** plugin_loader.c -- finding backend plugins, loading, checking and probing
 ** them.
 **
-** Every candidate file ends up in rt->plugins, loaded or refused with a
-** reason, so that slm-probe can show why a plugin the user expected is not in
+** Every candidate file ends up in rt->plugins, loaded, refused or skipped
+** with a reason, so that slm-probe can show why a plugin the user expected is not in
 ** use. A refused plugin never fails runtime creation; only running out of
 ** memory and a config section the plugin rejects do.
 */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,12 +32,15 @@ typedef struct plugin_rec {
     char name[64];
     char *version;                /* owned, NULL when none was read */
     char *description;            /* owned, NULL when none was read */
+    char *manifest;               /* owned, NULL when not from a manifest */
+    char manifest_name[64];       /* the manifest's `name`, "" if none */
 } plugin_rec_t;
 
 typedef struct candidate {
     char *path;                   /* owned */
     const char *origin;           /* static */
     int err;                      /* errno when the path does not exist */
+    const slm__manifest_t *manifest; /* borrowed; NULL when not from one */
 } candidate_t;
 
 typedef struct candidates {
@@ -47,6 +51,7 @@ typedef struct candidates {
 static const char *const ORIGIN_EXPLICIT = "explicit";
 static const char *const ORIGIN_CONFIG = "config";
 static const char *const ORIGIN_ENV = "SLM_PLUGIN_PATH";
+static const char *const ORIGIN_MANIFEST = "manifest";
 static const char *const ORIGIN_LIBDIR = "libslm folder";
 static const char *const ORIGIN_INSTALL = "install folder";
 
@@ -74,6 +79,7 @@ static slm_status_t cand_push(candidates_t *c, const char *path, size_t len,
     c->v[c->n].path = copy;
     c->v[c->n].origin = origin;
     c->v[c->n].err = err;
+    c->v[c->n].manifest = NULL;
     c->n++;
     return SLM_OK;
 }
@@ -195,8 +201,27 @@ static char *libslm_backend_dir(void)
     return dir;
 }
 
+/* One candidate per manifest, the library named whether it exists or not:
+** the package that installed the manifest expects it to be used. */
+static slm_status_t add_manifests(candidates_t *c, const slm__manifest_t *m,
+                                  uint32_t n)
+{
+    slm_status_t st = SLM_OK;
+    for (uint32_t i = 0; st == SLM_OK && i < n; i++) {
+        const char *path = m[i].library ? m[i].library : m[i].file;
+        struct stat sb;
+        int err = m[i].refusal || stat(path, &sb) == 0 ? 0 : errno;
+        st = cand_push(c, path, strlen(path), ORIGIN_MANIFEST, err);
+        if (st == SLM_OK)
+            c->v[c->n - 1].manifest = &m[i];
+    }
+    return st;
+}
+
 static slm_status_t gather(const slm_runtime_t *rt,
-                           const slm_runtime_opts_t *opts, candidates_t *c)
+                           const slm_runtime_opts_t *opts,
+                           const slm__manifest_t *manifests,
+                           uint32_t n_manifests, candidates_t *c)
 {
     slm_status_t st = SLM_OK;
     for (uint32_t i = 0; st == SLM_OK && i < opts->n_plugin_paths; i++) {
@@ -219,6 +244,8 @@ static slm_status_t gather(const slm_runtime_t *rt,
             st = add_path(c, env, len, ORIGIN_ENV, true);
         env = end ? end + 1 : NULL;
     }
+    if (st == SLM_OK)
+        st = add_manifests(c, manifests, n_manifests);
     if (st != SLM_OK)
         return st;
 
@@ -298,6 +325,22 @@ static plugin_rec_t *rec_new(slm_runtime_t *rt, const candidate_t *cand)
     d->name = r->name;
     d->version = "";
     d->description = "";
+    d->manifest = "";
+    const slm__manifest_t *m = cand->manifest;
+    if (m) {
+        r->manifest = strdup(m->file);
+        if (!r->manifest) {
+            free(r->p.path);
+            free(r);
+            return NULL;
+        }
+        d->manifest = r->manifest;
+        /* Shown until the descriptor gives its own. */
+        if (m->name) {
+            snprintf(r->name, sizeof r->name, "%s", m->name);
+            snprintf(r->manifest_name, sizeof r->manifest_name, "%s", m->name);
+        }
+    }
     return r;
 }
 
@@ -311,6 +354,7 @@ static void rec_free(plugin_rec_t *r)
     free(r->p.reason);
     free(r->version);
     free(r->description);
+    free(r->manifest);
     free(r);
 }
 
@@ -345,6 +389,95 @@ static slm_status_t refuse(plugin_rec_t *r, slm_status_t status,
     slm__log(p->rt, SLM_LOG_INFO, "plugin %s (%s) refused: %s", p->path,
              p->desc.origin, msg);
     return SLM_OK;
+}
+
+/* ------------------------------------------------------------- selection */
+
+/*
+** $SLM_PLUGIN_SELECT: a ',' list of fnmatch globs over plugin names, "!glob"
+** disabling. The last pattern that matches a name decides; a name no
+** pattern matches is selected unless the list has a plain pattern, so
+** "!vulkan" disables one plugin and "cpu*" keeps only the CPU ones. On
+** success *why is the deciding pattern, or NULL when selected by default.
+*/
+static bool selected(const char *spec, const char *name, char *why, size_t n)
+{
+    bool any_plain = false, decided = false, sel = true;
+    why[0] = '\0';
+    while (spec && *spec) {
+        const char *end = strchr(spec, ',');
+        size_t len = end ? (size_t)(end - spec) : strlen(spec);
+        char pat[128];
+        while (len > 0 && (*spec == ' ' || *spec == '\t')) {
+            spec++;
+            len--;
+        }
+        while (len > 0 && (spec[len - 1] == ' ' || spec[len - 1] == '\t'))
+            len--;
+        if (len > 0 && len < sizeof pat) {
+            memcpy(pat, spec, len);
+            pat[len] = '\0';
+            bool neg = pat[0] == '!';
+            any_plain |= !neg;
+            if (fnmatch(pat + neg, name, 0) == 0) {
+                sel = !neg;
+                decided = true;
+                snprintf(why, n, "%s", pat);
+            }
+        }
+        spec = end ? end + 1 : NULL;
+    }
+    return decided ? sel : !any_plain;
+}
+
+/* The name a file is selected by before it is loaded: the manifest's, else
+** the file name without "lib", "slm-backend-" and ".so"
+** (libslm-backend-cpu.so is "cpu"). */
+static void stem(const char *path, char *out, size_t n)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (strncmp(base, "lib", 3) == 0)
+        base += 3;
+    if (strncmp(base, "slm-backend-", 12) == 0)
+        base += 12;
+    size_t len = strlen(base);
+    if (has_so_suffix(base))
+        len -= 3;
+    snprintf(out, n, "%.*s", (int)len, base);
+}
+
+/* Mark the plugin skipped by $SLM_PLUGIN_SELECT and drop its code. False
+** when it is selected. */
+static bool skip_unselected(plugin_rec_t *r, const char *name)
+{
+    const char *spec = secure_getenv("SLM_PLUGIN_SELECT");
+    char why[128];
+    if (!spec || selected(spec, name, why, sizeof why))
+        return false;
+    slm__plugin_t *p = &r->p;
+    if (p->dl) {
+        dlclose(p->dl);
+        p->dl = NULL;
+    }
+    p->be = NULL;
+    p->n_devices = 0;
+    free(p->reason);
+    int w = why[0] ? asprintf(&p->reason, "not selected: SLM_PLUGIN_SELECT=%s, "
+                              "pattern '%s' matches '%s'", spec, why, name)
+                   : asprintf(&p->reason, "not selected: SLM_PLUGIN_SELECT=%s "
+                              "has no pattern matching '%s'", spec, name);
+    if (w < 0)
+        p->reason = NULL;
+    if (!r->name[0]) /* the listing shows the name it was judged by */
+        snprintf(r->name, sizeof r->name, "%s", name);
+    p->desc.state = SLM_PLUGIN_SKIPPED;
+    p->desc.status = SLM_OK;
+    p->desc.reason = p->reason ? p->reason : "not selected by SLM_PLUGIN_SELECT";
+    p->desc.n_devices = 0;
+    slm__log(p->rt, SLM_LOG_INFO, "plugin %s (%s) skipped: %s", p->path,
+             p->desc.origin, p->desc.reason);
+    return true;
 }
 
 /* Copy at most `max` bytes of a plugin string; NULL stays NULL. */
@@ -505,10 +638,22 @@ static const char *dl_reason(const char *path)
     return msg;
 }
 
-/* Load one candidate into r. SLM_OK whether loaded or refused. */
-static slm_status_t load_one(slm_runtime_t *rt, plugin_rec_t *r)
+/* Load one candidate into r. SLM_OK whether loaded or refused. `real`: the
+** file's real path; `isolate`: probe it in a child process first, and keep
+** it out of this process if the child does not come back well. */
+static slm_status_t load_one(slm_runtime_t *rt, plugin_rec_t *r,
+                             const char *real, bool isolate)
 {
     slm__plugin_t *p = &r->p;
+
+    if (isolate) {
+        slm__scan_t scan;
+        slm__plugin_scan(rt, real, &scan);
+        if (scan.refused)
+            return refuse(r, SLM_ERR_PLUGIN, "%s%s", scan.reason,
+                          scan.cached ? " [cached: the file has not changed "
+                                        "since]" : "");
+    }
 
     dlerror();
     p->dl = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
@@ -538,6 +683,13 @@ static slm_status_t load_one(slm_runtime_t *rt, plugin_rec_t *r)
     st = check_descriptor(r, be);
     if (st != SLM_OK || p->reason)
         return st;
+    if (r->manifest_name[0] && strcmp(r->manifest_name, r->name) != 0)
+        return refuse(r, SLM_ERR_PLUGIN, "the manifest %s names '%s' but the "
+                      "plugin calls itself '%s'", r->manifest,
+                      r->manifest_name, r->name);
+    /* Selected by file name, it may still be deselected by its own. */
+    if (skip_unselected(r, r->name))
+        return SLM_OK;
 
     /* A misspelt key is the user's mistake, not the plugin's: fail. */
     st = slm__config_check_backend(&rt->config, r->name, be->config_keys,
@@ -583,13 +735,38 @@ slm_status_t slm__plugins_load(slm_runtime_t *rt, const slm_runtime_opts_t *opts
                               "opts.plugin_paths[%u] is %s", i,
                               opts->plugin_paths[i] ? "empty" : "NULL");
 
+    bool isolate = !(opts->flags & SLM_RUNTIME_NO_ISOLATION) &&
+                   !rt->config.no_isolation;
+    slm__manifest_t *manifests = NULL;
+    uint32_t n_manifests = 0;
+    slm_status_t st = SLM_OK;
+    if (!(opts->flags & SLM_RUNTIME_NO_DEFAULT_PLUGINS))
+        st = slm__manifests_find(rt, &manifests, &n_manifests);
     candidates_t c = { 0 };
     char **seen = NULL; /* realpaths of the files tried, to try each once */
     uint32_t n_seen = 0;
-    slm_status_t st = gather(rt, opts, &c);
+    if (st == SLM_OK)
+        st = gather(rt, opts, manifests, n_manifests, &c);
 
     for (uint32_t i = 0; st == SLM_OK && i < c.n; i++) {
         const candidate_t *cand = &c.v[i];
+        /* Refused on what the manifest says: the file is not opened, nor
+        ** counted as tried, so that a usable copy found later still loads. */
+        if (cand->manifest && cand->manifest->refusal) {
+            plugin_rec_t *r = rec_new(rt, cand);
+            if (!r) {
+                st = no_memory();
+                break;
+            }
+            st = refuse(r, cand->manifest->refusal_status, "%s (%s)",
+                        cand->manifest->refusal,
+                        cand->manifest->file);
+            if (st == SLM_OK)
+                st = append(rt, r);
+            if (st != SLM_OK)
+                rec_free(r);
+            continue;
+        }
         int err = cand->err;
         char *real = NULL;
         if (!err) {
@@ -622,12 +799,17 @@ slm_status_t slm__plugins_load(slm_runtime_t *rt, const slm_runtime_opts_t *opts
             st = no_memory();
             break;
         }
+        char name[64];
+        if (r->manifest_name[0])
+            snprintf(name, sizeof name, "%s", r->manifest_name);
+        else
+            stem(cand->path, name, sizeof name);
         if (err)
             st = refuse(r, err == ENOENT ? SLM_ERR_NOT_FOUND : SLM_ERR_PLUGIN,
                         "%s", err == ENOENT ? "no such file or directory"
                                             : strerror(err));
-        else
-            st = load_one(rt, r);
+        else if (!skip_unselected(r, name))
+            st = load_one(rt, r, real, isolate);
         if (st == SLM_OK)
             st = append(rt, r);
         if (st != SLM_OK)
@@ -638,6 +820,7 @@ slm_status_t slm__plugins_load(slm_runtime_t *rt, const slm_runtime_opts_t *opts
         free(seen[i]);
     free(seen);
     cand_free(&c);
+    slm__manifests_free(manifests, n_manifests);
     return st;
 }
 

@@ -170,6 +170,47 @@ struct slm_runtime {
 ** declare (SLM_ERR_CONFIG) fail. */
 slm_status_t slm__plugins_load(slm_runtime_t *rt, const slm_runtime_opts_t *opts);
 
+/* plugin_manifest.c: one backend manifest (see the top of that file). */
+typedef struct slm__manifest {
+    char *file;                   /* the manifest's path */
+    char *library;                /* resolved against the manifest's folder */
+    char *name;                   /* NULL when not given */
+    char *arch;                   /* NULL when not given */
+    uint32_t abi_major, abi_minor;
+    char *refusal;                /* not NULL: unusable, and why; refuse it
+                                     without dlopen */
+    slm_status_t refusal_status;  /* SLM_ERR_ABI for a foreign arch or ABI,
+                                     SLM_ERR_PLUGIN for a bad manifest */
+} slm__manifest_t;
+
+/* Read the manifests, in this order: the folders of
+** $SLM_BACKEND_MANIFESTS_ADD; then the folders of $SLM_BACKEND_MANIFESTS when
+** set, else $XDG_CONFIG_HOME/slm/backends.d (~/.config), each of
+** $XDG_CONFIG_DIRS (/etc/xdg) + /slm/backends.d, /etc/slm/backends.d,
+** $XDG_DATA_HOME/slm/backends.d (~/.local/share), each of $XDG_DATA_DIRS
+** (/usr/local/share:/usr/share) + /slm/backends.d. All read with
+** secure_getenv. Each folder's *.ini files in name order; a name seen in an
+** earlier folder is skipped. Caller frees *out with slm__manifests_free.
+** Errors: SLM_ERR_NO_MEMORY only; a bad manifest is returned with refusal. */
+slm_status_t slm__manifests_find(const slm_runtime_t *rt,
+                                 slm__manifest_t **out, uint32_t *n_out);
+void slm__manifests_free(slm__manifest_t *v, uint32_t n);
+
+/* plugin_scan.c: the outcome of running a plugin's slm_plugin_init and
+** probe in a child process (or of an earlier run, from the cache). */
+typedef struct slm__scan {
+    bool refused;                 /* crashed, hung, exited, wrote to stdout */
+    bool cached;                  /* answered from the cache, no child run */
+    bool hung;                    /* refused for missing the deadline */
+    char reason[256];             /* why refused; "" otherwise */
+} slm__scan_t;
+
+/* Probe the plugin file `path` (a real path) in a forked child with a
+** deadline, unless the cache under $XDG_CACHE_HOME/slm/ holds the outcome for
+** this path, size and mtime; store a fresh outcome there. Never fails: when
+** no child can be run, *out says not refused and a warning is logged. */
+void slm__plugin_scan(const slm_runtime_t *rt, const char *path, slm__scan_t *out);
+
 /* Unload every plugin (devices must be closed). */
 void slm__plugins_unload(slm_runtime_t *rt);
 

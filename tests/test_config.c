@@ -191,7 +191,8 @@ static void test_unknown_runtime_key(void **state)
     (void)state;
     expect_error("[runtime]\n; a\n; b\n; c\n\n\nthreds = 4\n", SLM_ERR_CONFIG,
                  "slm.ini:7: [runtime] key 'threds': unknown key (known: "
-                 "plugin_path, backends, deny, threads, log_level, fallback)", NULL);
+                 "plugin_path, backends, deny, threads, log_level, fallback, "
+                 "isolate_probe)", NULL);
 }
 
 static void test_bad_values(void **state)

@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include <cmocka.h>
 
@@ -723,6 +725,402 @@ static void test_log_level(void **state)
     slm_runtime_destroy(rt);
 }
 
+/* ------------------------------------------------------- isolated probing */
+
+static const slm_plugin_desc_t *plugin_at(const slm_runtime_t *rt,
+                                          const char *path)
+{
+    for (uint32_t i = 0; i < slm_runtime_plugin_count(rt); i++)
+        if (strcmp(slm_runtime_plugin(rt, i)->path, path) == 0)
+            return slm_runtime_plugin(rt, i);
+    fail_msg("no plugin %s", path);
+    return NULL;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* Each would kill or stall the host loaded in-process; the host lives on,
+** the good plugin beside them loads, and each reason says what happened. */
+static void test_isolated_refusals(void **state)
+{
+    (void)state;
+    static const struct { const char *path, *needle; } bad[] = {
+        { PLUGIN("mock_segv"), "crashed with signal 11" },
+        { PLUGIN("mock_hang"), "hung" },
+        { PLUGIN("mock_exit"), "called exit(3)" },
+        { PLUGIN("mock_abort"), "called abort()" },
+        { PLUGIN("mock_stdout"), "wrote to stdout during probe" },
+    };
+    const char *paths[] = { bad[0].path, bad[1].path, bad[2].path, bad[3].path,
+                            bad[4].path, PLUGIN("mock_good") };
+    slm_runtime_opts_t o = opts_for(paths, 6);
+    time_t t0 = time(NULL);
+    slm_runtime_t *rt = create_ok(&o);
+    assert_true(time(NULL) - t0 < 30);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const slm_plugin_desc_t *p = plugin_at(rt, bad[i].path);
+        assert_int_equal(p->state, SLM_PLUGIN_REFUSED);
+        assert_int_equal(p->status, SLM_ERR_PLUGIN);
+        assert_contains(p->reason, bad[i].needle);
+    }
+    assert_contains(plugin_at(rt, PLUGIN("mock_stdout"))->reason,
+                    "hello from probe");
+    assert_int_equal(plugin_at(rt, PLUGIN("mock_good"))->state, SLM_PLUGIN_LOADED);
+    assert_non_null(device_id(rt, "mock_good:0"));
+    slm_runtime_destroy(rt);
+
+    /* The others are cached, the hang is not: a missed deadline may be the
+    ** machine's fault. */
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "grep -l 'called abort' '%s'/cache/slm/*.txt "
+             ">/dev/null", tmp_root);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "! grep -l hung '%s'/cache/slm/*.txt", tmp_root);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The outcome is kept by path, size and mtime: a second runtime runs no
+** child, a bad plugin stays refused, and a changed file is probed again. */
+static void test_probe_cache(void **state)
+{
+    (void)state;
+    char cache[600], good[600], segv[600], needle[700];
+    snprintf(cache, sizeof cache, "%s/cache-probe", tmp_root);
+    assert_int_equal(setenv("XDG_CACHE_HOME", cache, 1), 0);
+    snprintf(good, sizeof good, "%s/libcached_good.so", tmp_root);
+    snprintf(segv, sizeof segv, "%s/libcached_segv.so", tmp_root);
+    copy_file(PLUGIN("mock_good"), good);
+    copy_file(PLUGIN("mock_segv"), segv);
+    const char *paths[] = { good, segv };
+    slm_runtime_opts_t o = opts_for(paths, 2);
+
+    slm_runtime_t *rt = create_ok(&o);
+    assert_contains(log_text, "isolated probe in a child");
+    assert_null(strstr(log_text, "answered from the cache"));
+    slm_runtime_destroy(rt);
+
+    rt = create_ok(&o);
+    assert_null(strstr(log_text, "isolated probe in a child"));
+    snprintf(needle, sizeof needle, "plugin %s: isolated probe answered from "
+             "the cache", good);
+    assert_contains(log_text, needle);
+    assert_int_equal(plugin_at(rt, good)->state, SLM_PLUGIN_LOADED);
+    const slm_plugin_desc_t *p = plugin_at(rt, segv);
+    assert_int_equal(p->state, SLM_PLUGIN_REFUSED);
+    assert_contains(p->reason, "crashed with signal 11");
+    assert_contains(p->reason, "[cached");
+    slm_runtime_destroy(rt);
+
+    /* A new mtime: the cached answer no longer applies to this file. */
+    struct utimbuf later = { time(NULL) + 60, time(NULL) + 60 };
+    assert_int_equal(utime(good, &later), 0);
+    rt = create_ok(&o);
+    snprintf(needle, sizeof needle, "plugin %s: isolated probe in a child: ok",
+             good);
+    assert_contains(log_text, needle);
+    assert_contains(plugin_at(rt, segv)->reason, "[cached");
+    slm_runtime_destroy(rt);
+
+    char sub[700];
+    snprintf(sub, sizeof sub, "%s/slm", cache);
+    struct stat sb;
+    assert_int_equal(stat(sub, &sb), 0);
+    assert_true(S_ISDIR(sb.st_mode));
+}
+
+/* Off by config or by flag: no child, the plugin loads in-process. */
+static void test_isolation_off(void **state)
+{
+    (void)state;
+    char cfg[600];
+    write_config(cfg, sizeof cfg, "noisolate.ini",
+                 "[runtime]\nisolate_probe = off\n");
+    const char *paths[] = { PLUGIN("mock_good") };
+    slm_runtime_opts_t o = opts_for(paths, 1);
+    o.config_path = cfg;
+    slm_runtime_t *rt = create_ok(&o);
+    assert_null(strstr(log_text, "isolated probe"));
+    assert_int_equal(slm_runtime_plugin(rt, 0)->state, SLM_PLUGIN_LOADED);
+    slm_runtime_destroy(rt);
+
+    o.config_path = NULL;
+    o.flags |= SLM_RUNTIME_NO_ISOLATION;
+    rt = create_ok(&o);
+    assert_null(strstr(log_text, "isolated probe"));
+    slm_runtime_destroy(rt);
+
+    write_config(cfg, sizeof cfg, "badisolate.ini",
+                 "[runtime]\nisolate_probe = maybe\n");
+    o.config_path = cfg;
+    create_fails(&o, SLM_ERR_CONFIG, "isolate_probe = 'maybe'", NULL);
+}
+
+/* ------------------------------------------------------------- manifests */
+
+/* Make the folder `fmt` formatted with `a` (which may be `out` itself) and
+** leave its path in out. */
+static void make_dir(const char *fmt, const char *a, char *out, size_t n)
+{
+    char path[PATH_MAX];
+    int w = snprintf(path, sizeof path, fmt, a);
+    assert_true(w > 0 && (size_t)w < n);
+    memcpy(out, path, (size_t)w + 1);
+    assert_true(mkdir(out, 0700) == 0 || errno == EEXIST);
+}
+
+/* A manifest `name` in `dir` with the given body after [backend]. */
+static void write_manifest(const char *dir, const char *name, const char *body)
+{
+    char path[2 * PATH_MAX], text[2048];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(text, sizeof text, "[backend]\n%s", body);
+    write_text(path, text);
+}
+
+static const slm_plugin_desc_t *plugin_by_manifest(const slm_runtime_t *rt,
+                                                   const char *dir,
+                                                   const char *name,
+                                                   uint32_t *index)
+{
+    char file[2 * PATH_MAX];
+    snprintf(file, sizeof file, "%s/%s", dir, name);
+    for (uint32_t i = 0; i < slm_runtime_plugin_count(rt); i++) {
+        const slm_plugin_desc_t *p = slm_runtime_plugin(rt, i);
+        if (strcmp(p->manifest, file) == 0) {
+            if (index)
+                *index = i;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static void test_manifests(void **state)
+{
+    (void)state;
+    char a[PATH_MAX], b[PATH_MAX], add[PATH_MAX], lib[PATH_MAX], env[3 * PATH_MAX];
+    make_dir("%s/man-a", tmp_root, a, sizeof a);
+    make_dir("%s/man-b", tmp_root, b, sizeof b);
+    make_dir("%s/man-add", tmp_root, add, sizeof add);
+    make_dir("%s/lib", a, lib, sizeof lib);
+    char gpu[PATH_MAX + 32];
+    snprintf(gpu, sizeof gpu, "%s/libmock_gpu.so", lib);
+    copy_file(PLUGIN("mock_gpu"), gpu);
+
+    write_manifest(a, "10-good.ini", "name = mock_good\nabi = 1.0\nlibrary = "
+                   PLUGIN("mock_good") "\n");
+    write_manifest(a, "20-relative.ini", "name = mock_gpu\nabi = 1.0\n"
+                   "library = lib/libmock_gpu.so\n");
+    /* Loaded, either would take the process down (isolation is off). */
+    write_manifest(a, "30-foreign-arch.ini", "name = mock_segv\nabi = 1.0\n"
+                   "arch = sparc64\nlibrary = " PLUGIN("mock_segv") "\n");
+    write_manifest(a, "40-foreign-abi.ini", "name = mock_abort\nabi = 2.0\n"
+                   "library = " PLUGIN("mock_abort") "\n");
+    write_manifest(a, "50-misnamed.ini", "name = other\nabi = 1.0\n"
+                   "library = " PLUGIN("mock_emulated") "\n");
+    write_manifest(a, "60-bad-key.ini", "abi = 1.0\nlibary = x.so\n");
+    write_manifest(a, "70-missing.ini", "abi = 1.0\nlibrary = nowhere.so\n");
+    write_manifest(a, "not-a-manifest.txt", "abi = 1.0\nlibrary = " PLUGIN("mock_exit") "\n");
+    /* Hidden by a/10-good.ini of the same name. */
+    write_manifest(b, "10-good.ini", "abi = 1.0\nlibrary = " PLUGIN("mock_exit") "\n");
+    write_manifest(b, "05-later-folder.ini", "abi = 1.1\nlibrary = "
+                   PLUGIN("mock_reference") "\n");
+    write_manifest(add, "99-added.ini", "name = mock_configurable\nabi = 1.0\n"
+                   "library = " PLUGIN("mock_configurable") "\n");
+
+    snprintf(env, sizeof env, "%s::%s", a, b);
+    assert_int_equal(setenv("SLM_BACKEND_MANIFESTS", env, 1), 0);
+    assert_int_equal(setenv("SLM_BACKEND_MANIFESTS_ADD", add, 1), 0);
+    slm_runtime_opts_t o = opts_for(NULL, 0);
+    o.flags = SLM_RUNTIME_NO_DEFAULT_CONFIG | SLM_RUNTIME_NO_ISOLATION;
+    slm_runtime_t *rt = create_ok(&o);
+
+    /* Order: the added folder, then a's files by name, then b's. */
+    static const char *const loaded[][2] = {
+        { "man-add", "99-added.ini" }, { "man-a", "10-good.ini" },
+        { "man-a", "20-relative.ini" }, { "man-b", "05-later-folder.ini" },
+    };
+    uint32_t last = 0;
+    for (size_t i = 0; i < sizeof loaded / sizeof *loaded; i++) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/%s", tmp_root, loaded[i][0]);
+        uint32_t at = 0;
+        const slm_plugin_desc_t *p = plugin_by_manifest(rt, dir, loaded[i][1], &at);
+        if (!p)
+            fail_msg("no plugin from manifest %s/%s", dir, loaded[i][1]);
+        if (p->state != SLM_PLUGIN_LOADED)
+            fail_msg("%s: %s", loaded[i][1], p->reason);
+        assert_string_equal(p->origin, "manifest");
+        assert_true(i == 0 || at > last);
+        last = at;
+    }
+    assert_string_equal(plugin_by_manifest(rt, a, "20-relative.ini", NULL)->path, gpu);
+
+    const slm_plugin_desc_t *p = plugin_by_manifest(rt, a, "30-foreign-arch.ini", NULL);
+    assert_int_equal(p->state, SLM_PLUGIN_REFUSED);
+    assert_int_equal(p->status, SLM_ERR_ABI);
+    assert_string_equal(p->name, "mock_segv");
+    assert_contains(p->reason, "arch sparc64");
+    p = plugin_by_manifest(rt, a, "40-foreign-abi.ini", NULL);
+    assert_int_equal(p->status, SLM_ERR_ABI);
+    assert_contains(p->reason, "ABI 2.0");
+    assert_contains(p->reason, "this runtime has 1.");
+    p = plugin_by_manifest(rt, a, "50-misnamed.ini", NULL);
+    assert_int_equal(p->state, SLM_PLUGIN_REFUSED);
+    assert_contains(p->reason, "names 'other' but the plugin calls itself 'mock_emulated'");
+    p = plugin_by_manifest(rt, a, "60-bad-key.ini", NULL);
+    assert_int_equal(p->state, SLM_PLUGIN_REFUSED);
+    assert_contains(p->reason, "key 'libary': unknown key");
+    p = plugin_by_manifest(rt, a, "70-missing.ini", NULL);
+    assert_int_equal(p->status, SLM_ERR_NOT_FOUND);
+    assert_null(plugin_by_manifest(rt, b, "10-good.ini", NULL));
+    assert_null(plugin_by_manifest(rt, a, "not-a-manifest.txt", NULL));
+    slm_runtime_destroy(rt);
+
+    /* SLM_RUNTIME_NO_DEFAULT_PLUGINS: no manifest either. */
+    o.flags |= SLM_RUNTIME_NO_DEFAULT_PLUGINS;
+    rt = create_ok(&o);
+    assert_int_equal(slm_runtime_plugin_count(rt), 0);
+    slm_runtime_destroy(rt);
+}
+
+/* The default search: $XDG_CONFIG_HOME before $XDG_DATA_DIRS. */
+static void test_manifest_xdg_order(void **state)
+{
+    (void)state;
+    char cfg[PATH_MAX], data[PATH_MAX], d1[PATH_MAX], d2[PATH_MAX];
+    make_dir("%s/xdg-config", tmp_root, cfg, sizeof cfg);
+    make_dir("%s/slm", cfg, d1, sizeof d1);
+    make_dir("%s/backends.d", d1, d1, sizeof d1);
+    make_dir("%s/xdg-data", tmp_root, data, sizeof data);
+    make_dir("%s/slm", data, d2, sizeof d2);
+    make_dir("%s/backends.d", d2, d2, sizeof d2);
+    write_manifest(d2, "a.ini", "abi = 1.0\nlibrary = " PLUGIN("mock_gpu") "\n");
+    write_manifest(d1, "z.ini", "abi = 1.0\nlibrary = " PLUGIN("mock_good") "\n");
+    assert_int_equal(setenv("XDG_CONFIG_HOME", cfg, 1), 0);
+    assert_int_equal(setenv("XDG_CONFIG_DIRS", "/nonexistent", 1), 0);
+    assert_int_equal(setenv("XDG_DATA_HOME", "/nonexistent", 1), 0);
+    assert_int_equal(setenv("XDG_DATA_DIRS", data, 1), 0);
+    slm_runtime_opts_t o = opts_for(NULL, 0);
+    o.flags = SLM_RUNTIME_NO_DEFAULT_CONFIG;
+    slm_runtime_t *rt = create_ok(&o);
+    uint32_t first = 0, second = 0;
+    assert_non_null(plugin_by_manifest(rt, d1, "z.ini", &first));
+    assert_non_null(plugin_by_manifest(rt, d2, "a.ini", &second));
+    assert_true(first < second);
+    assert_non_null(device_id(rt, "mock_good:0"));
+    assert_non_null(device_id(rt, "mock_gpu:0"));
+    slm_runtime_destroy(rt);
+    unsetenv("XDG_CONFIG_HOME");
+    unsetenv("XDG_CONFIG_DIRS");
+    unsetenv("XDG_DATA_HOME");
+    unsetenv("XDG_DATA_DIRS");
+}
+
+/* SLM_PLUGIN_SELECT: plain globs keep, "!glob" drops, the last match
+** decides; a file is judged by its name, then by its descriptor's. */
+static void test_plugin_select(void **state)
+{
+    (void)state;
+    const char *paths[] = { PLUGIN("mock_good"), PLUGIN("mock_gpu"),
+                            PLUGIN("mock_reference") };
+    slm_runtime_opts_t o = opts_for(paths, 3);
+
+    assert_int_equal(setenv("SLM_PLUGIN_SELECT", "mock_g*", 1), 0);
+    slm_runtime_t *rt = create_ok(&o);
+    assert_int_equal(plugin_at(rt, PLUGIN("mock_good"))->state, SLM_PLUGIN_LOADED);
+    assert_int_equal(plugin_at(rt, PLUGIN("mock_gpu"))->state, SLM_PLUGIN_LOADED);
+    const slm_plugin_desc_t *p = plugin_at(rt, PLUGIN("mock_reference"));
+    assert_int_equal(p->state, SLM_PLUGIN_SKIPPED);
+    assert_contains(p->reason, "no pattern matching 'mock_reference'");
+    assert_null(device_id(rt, "mock_reference:0"));
+    slm_runtime_destroy(rt);
+
+    assert_int_equal(setenv("SLM_PLUGIN_SELECT", "mock_*, !mock_gpu", 1), 0);
+    rt = create_ok(&o);
+    p = plugin_at(rt, PLUGIN("mock_gpu"));
+    assert_int_equal(p->state, SLM_PLUGIN_SKIPPED);
+    assert_contains(p->reason, "pattern '!mock_gpu' matches 'mock_gpu'");
+    assert_int_equal(plugin_at(rt, PLUGIN("mock_reference"))->state, SLM_PLUGIN_LOADED);
+    slm_runtime_destroy(rt);
+
+    /* libmock_dup.so calls itself mock_good. */
+    const char *dup[] = { PLUGIN("mock_dup") };
+    o = opts_for(dup, 1);
+    assert_int_equal(setenv("SLM_PLUGIN_SELECT", "!mock_good", 1), 0);
+    rt = create_ok(&o);
+    p = slm_runtime_plugin(rt, 0);
+    assert_int_equal(p->state, SLM_PLUGIN_SKIPPED);
+    assert_string_equal(p->name, "mock_good");
+    assert_int_equal(slm_runtime_device_count(rt), 0);
+    slm_runtime_destroy(rt);
+}
+
+/* ----------------------------------------------------- ABI compatibility */
+
+/* Built against the frozen 1.0 headers (tests/abi/v1.0): loads, and a graph
+** placed on it runs and is right. A plugin built for a newer minor serves
+** the host's; another major is refused naming both versions. */
+static void test_abi_compat(void **state)
+{
+    (void)state;
+    const char *paths[] = { PLUGIN("mock_frozen_1_0"), PLUGIN("mock_negotiate"),
+                            PLUGIN("mock_wrong_abi") };
+    slm_runtime_opts_t o = opts_for(paths, 3);
+    o.backends = "mock_frozen_1_0";
+    slm_runtime_t *rt = create_ok(&o);
+
+    const slm_plugin_desc_t *p = plugin_at(rt, PLUGIN("mock_frozen_1_0"));
+    assert_int_equal(p->state, SLM_PLUGIN_LOADED);
+    assert_int_equal(p->abi_major, 1);
+    assert_int_equal(p->abi_minor, 0);
+    p = plugin_at(rt, PLUGIN("mock_negotiate"));
+    assert_int_equal(p->state, SLM_PLUGIN_LOADED);
+    assert_int_equal(p->abi_minor, SLM_BACKEND_ABI_MINOR);
+    p = plugin_at(rt, PLUGIN("mock_wrong_abi"));
+    assert_int_equal(p->status, SLM_ERR_ABI);
+    assert_contains(p->reason, "2.0");
+    char host[32];
+    snprintf(host, sizeof host, "%d.%d", SLM_BACKEND_ABI_MAJOR, SLM_BACKEND_ABI_MINOR);
+    assert_contains(p->reason, host);
+
+    slm_graph_builder_t *g = NULL;
+    assert_int_equal(slm_graph_create(rt, &g), SLM_OK);
+    const int64_t ne[1] = { 5 };
+    slm_tensor_t *a = NULL, *b = NULL, *sum = NULL;
+    assert_int_equal(slm_graph_tensor(g, SLM_DTYPE_F32, 1, ne, SLM_TENSOR_INPUT,
+                                      "a", &a), SLM_OK);
+    assert_int_equal(slm_graph_tensor(g, SLM_DTYPE_F32, 1, ne, SLM_TENSOR_INPUT,
+                                      "b", &b), SLM_OK);
+    slm_tensor_t *src[2] = { a, b };
+    assert_int_equal(slm_graph_op(g, SLM_OP_ADD, src, 2, NULL, NULL, &sum), SLM_OK);
+    assert_int_equal(slm_graph_set_output(g, sum), SLM_OK);
+    const float va[5] = { 1, 2, 3, 4, 5 }, vb[5] = { 10, 20, 30, 40, 50 };
+    assert_int_equal(slm_graph_set_data(g, a, va, sizeof va), SLM_OK);
+    assert_int_equal(slm_graph_set_data(g, b, vb, sizeof vb), SLM_OK);
+    slm_status_t st = slm_graph_run(g);
+    if (st != SLM_OK)
+        fail_msg("run: %s", slm_last_error());
+    assert_string_equal(slm_graph_node_device(g, 0), "mock_frozen_1_0:0");
+    float out[5];
+    assert_int_equal(slm_graph_read(g, sum, out, sizeof out), SLM_OK);
+    for (int i = 0; i < 5; i++)
+        assert_true(out[i] == va[i] + vb[i]);
+    slm_graph_destroy(g);
+    slm_runtime_destroy(rt);
+}
+
 /* ----------------------------------------------------------------- main */
 
 /* Never the developer's settings, nor those a failed test left behind. */
@@ -732,6 +1130,9 @@ static int reset_env(void **state)
     unsetenv("SLM_CONFIG");
     unsetenv("SLM_PLUGIN_PATH");
     unsetenv("SLM_BACKEND");
+    unsetenv("SLM_BACKEND_MANIFESTS");
+    unsetenv("SLM_BACKEND_MANIFESTS_ADD");
+    unsetenv("SLM_PLUGIN_SELECT");
     return 0;
 }
 
@@ -741,7 +1142,12 @@ static int setup(void **state)
     const char *base = getenv("TMPDIR");
     snprintf(tmp_root, sizeof tmp_root, "%s/slm-test-loader-XXXXXX",
              base && base[0] ? base : "/tmp");
-    return mkdtemp(tmp_root) ? 0 : -1;
+    if (!mkdtemp(tmp_root))
+        return -1;
+    /* The probe cache of these tests is theirs, not the developer's. */
+    char cache[sizeof tmp_root + 16];
+    snprintf(cache, sizeof cache, "%s/cache", tmp_root);
+    return setenv("XDG_CACHE_HOME", cache, 1);
 }
 
 static int teardown(void **state)
@@ -776,6 +1182,13 @@ int main(void)
         cmocka_unit_test_setup(test_options, reset_env),
         cmocka_unit_test_setup(test_null_opts, reset_env),
         cmocka_unit_test_setup(test_log_level, reset_env),
+        cmocka_unit_test_setup(test_isolated_refusals, reset_env),
+        cmocka_unit_test_setup(test_probe_cache, reset_env),
+        cmocka_unit_test_setup(test_isolation_off, reset_env),
+        cmocka_unit_test_setup(test_manifests, reset_env),
+        cmocka_unit_test_setup(test_manifest_xdg_order, reset_env),
+        cmocka_unit_test_setup(test_plugin_select, reset_env),
+        cmocka_unit_test_setup(test_abi_compat, reset_env),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

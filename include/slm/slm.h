@@ -93,7 +93,11 @@ enum {
     SLM_RUNTIME_NO_DEFAULT_CONFIG = 1u << 1,
     /* Run a graph that a device fails again without that device, as
     ** `fallback = on` in the config (see slm_graph_run). */
-    SLM_RUNTIME_FALLBACK = 1u << 2
+    SLM_RUNTIME_FALLBACK = 1u << 2,
+    /* Load plugins straight into this process, without first probing each
+    ** in a child process, as `isolate_probe = off` in the config: for
+    ** platforms without fork (see README, How plugins are found). */
+    SLM_RUNTIME_NO_ISOLATION = 1u << 3
 };
 
 /* Called for each log line at or above opts.log_level. */
@@ -137,14 +141,17 @@ SLM_API const char *slm_runtime_config_path(const slm_runtime_t *rt);
 
 typedef enum slm_plugin_state {
     SLM_PLUGIN_LOADED = 0,     /* loaded and probed (it may have 0 devices) */
-    SLM_PLUGIN_REFUSED = 1     /* not used; `reason` says why */
+    SLM_PLUGIN_REFUSED = 1,    /* not used; `reason` says why */
+    SLM_PLUGIN_SKIPPED = 2     /* not selected ($SLM_PLUGIN_SELECT); never
+                                  loaded; `reason` says which pattern */
 } slm_plugin_state_t;
 
 /* One plugin candidate, loaded or refused. Borrowed from the runtime. */
 typedef struct slm_plugin_desc {
     const char *path;          /* file as found */
     const char *origin;        /* "explicit", "config", "SLM_PLUGIN_PATH",
-                                  "libslm folder", "install folder" */
+                                  "manifest", "libslm folder", "install
+                                  folder" */
     slm_plugin_state_t state;
     slm_status_t status;       /* SLM_OK, or why it was refused */
     const char *reason;        /* "" when loaded */
@@ -153,6 +160,9 @@ typedef struct slm_plugin_desc {
     const char *description;
     uint32_t abi_major, abi_minor;
     uint32_t n_devices;
+    /* Added after the fields above, which keep their places. */
+    const char *manifest;      /* the manifest file that named it when origin
+                                  is "manifest"; "" otherwise */
 } slm_plugin_desc_t;
 
 /* Number of plugin candidates, in the order they were found. */

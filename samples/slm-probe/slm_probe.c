@@ -16,7 +16,8 @@ static void usage(FILE *f)
     fputs(
         "usage: slm-probe [options]\n"
         "\n"
-        "Lists every backend plugin slm finds (loaded, or refused with the reason),\n"
+        "Lists every backend plugin slm finds, where it was found (path rule,\n"
+        "environment or manifest) and whether it was loaded, refused or skipped, why,\n"
         "every device with its kind, memory, features, element types and op\n"
         "coverage, and the order in which devices are selected.\n"
         "\n"
@@ -28,7 +29,7 @@ static void usage(FILE *f)
         "  --json             print the same as JSON\n"
         "  --plugin PATH      load this plugin file or folder first (repeatable)\n"
         "  --only             load only --plugin paths (no SLM_PLUGIN_PATH, no\n"
-        "                     folder next to libslm, no install folder)\n"
+        "                     manifests, no folder next to libslm, no install folder)\n"
         "  --config FILE      read this slm.ini instead of searching for one\n"
         "  --no-config        read no slm.ini\n"
         "  --backend LIST     force the device order, e.g. \"vulkan,cpu\" (as SLM_BACKEND)\n"
@@ -37,6 +38,10 @@ static void usage(FILE *f)
         "\n"
         "environment:\n"
         "  SLM_PLUGIN_PATH    ':'-separated plugin files or folders, searched after --plugin\n"
+        "  SLM_BACKEND_MANIFESTS      ':'-separated manifest folders replacing the\n"
+        "                     search of backends.d folders\n"
+        "  SLM_BACKEND_MANIFESTS_ADD  manifest folders searched before those\n"
+        "  SLM_PLUGIN_SELECT  plugins to use or skip by name glob, e.g. \"cpu*,!vulkan\"\n"
         "  SLM_BACKEND        forced device order, e.g. \"cpu\" or \"vulkan:1,cpu\"\n"
         "  SLM_CONFIG         slm.ini to read (else ./slm.ini, $XDG_CONFIG_HOME/slm/slm.ini,\n"
         "                     /etc/slm/slm.ini)\n"
@@ -90,6 +95,34 @@ static void wrapped(const char *label, const char *const *words, int n)
     printf("\n");
 }
 
+/* What each origin means, in the words of README "How plugins are found". */
+static const char *found_by(const char *origin)
+{
+    static const struct { const char *origin, *text; } RULES[] = {
+        { "explicit", "explicit path (--plugin)" },
+        { "config", "plugin_path in the config" },
+        { "SLM_PLUGIN_PATH", "SLM_PLUGIN_PATH" },
+        { "libslm folder", "folder next to libslm" },
+        { "install folder", "install folder" },
+    };
+    for (size_t i = 0; i < sizeof RULES / sizeof *RULES; i++)
+        if (strcmp(origin, RULES[i].origin) == 0)
+            return RULES[i].text;
+    return origin;
+}
+
+static const char *state_name(slm_plugin_state_t state)
+{
+    switch (state) {
+    case SLM_PLUGIN_LOADED:
+        return "loaded";
+    case SLM_PLUGIN_SKIPPED:
+        return "skipped";
+    default:
+        return "refused";
+    }
+}
+
 static void print_text(const slm_runtime_t *rt)
 {
     const char *cfg = slm_runtime_config_path(rt);
@@ -109,11 +142,18 @@ static void print_text(const slm_runtime_t *rt)
                    p->n_devices == 1 ? "" : "s");
             if (p->description[0])
                 printf("           %s\n", p->description);
+        } else if (p->state == SLM_PLUGIN_SKIPPED) {
+            printf("  skipped  %s\n", p->name[0] ? p->name : "-");
+            printf("           why: %s\n", p->reason);
         } else {
             printf("  refused  %s\n", p->name[0] ? p->name : "-");
             printf("           why: %s (%s)\n", p->reason, slm_status_name(p->status));
         }
-        printf("           %s  [%s]\n", p->path, p->origin);
+        printf("           %s\n", p->path);
+        if (p->manifest[0])
+            printf("           found by manifest %s\n", p->manifest);
+        else
+            printf("           found by %s\n", found_by(p->origin));
     }
 
     uint32_t nd = slm_runtime_device_count(rt);
@@ -236,7 +276,8 @@ static void print_json(const slm_runtime_t *rt)
         printf("%s\n    {", i ? "," : "");
         json_kv_str("path", p->path, 1);
         json_kv_str("origin", p->origin, 1);
-        json_kv_str("state", p->state == SLM_PLUGIN_LOADED ? "loaded" : "refused", 1);
+        json_kv_str("manifest", p->manifest, 1);
+        json_kv_str("state", state_name(p->state), 1);
         json_kv_str("status", slm_status_name(p->status), 1);
         json_kv_str("reason", p->reason, 1);
         json_kv_str("name", p->name, 1);

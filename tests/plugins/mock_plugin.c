@@ -16,12 +16,25 @@
 **   MOCK_MISSING_SLOT     graph_compute is NULL
 **   MOCK_CONFIGURABLE     declares the key "mode"; its value shows in the
 **                         device's features as "mode=VALUE"
+**   MOCK_ADD              supports ADD on contiguous F32 tensors and runs it
+**   MOCK_NEGOTIATE        serve the host's minor when MOCK_ABI_MINOR is newer,
+**                         as slm/backend.h asks of a plugin built later
+**   MOCK_PROBE_SEGV       probe writes to an unmapped address
+**   MOCK_PROBE_HANG       probe sleeps forever
+**   MOCK_PROBE_EXIT       probe calls exit(3)
+**   MOCK_PROBE_ABORT      probe calls abort()
+**   MOCK_PROBE_STDOUT     probe prints to stdout, then succeeds
+**
+** The MOCK_PROBE_* variants must be refused by the isolated probe without
+** harming the host; loaded in-process they would take it down.
 **
 ** Buffers are host memory; no op is supported.
 */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "slm/backend.h"
 
@@ -52,6 +65,21 @@ static const slm_host_t *host;
 static slm_status_t mock_probe(slm_device_info_t *infos, uint32_t capacity,
                                uint32_t *n_out)
 {
+#if defined(MOCK_PROBE_SEGV)
+    /* Not NULL itself: UBSan would catch that and exit instead of the
+    ** fault a plugin without sanitizers makes. */
+    volatile uintptr_t nowhere = 16;
+    *(volatile int *)nowhere = 1;
+#elif defined(MOCK_PROBE_HANG)
+    for (;;)
+        pause();
+#elif defined(MOCK_PROBE_EXIT)
+    exit(3);
+#elif defined(MOCK_PROBE_ABORT)
+    abort();
+#elif defined(MOCK_PROBE_STDOUT)
+    printf("mock: hello from probe\n");
+#endif
 #ifdef MOCK_PROBE_FAIL
     (void)infos;
     (void)capacity;
@@ -131,20 +159,57 @@ static slm_status_t mock_buffer_read(void *device, void *buffer, size_t offset,
     return SLM_OK;
 }
 
+#ifdef MOCK_ADD
+static bool f32_contiguous(const slm_tensor_t *t)
+{
+    return t && t->dtype == SLM_DTYPE_F32 && t->nb[0] == sizeof(float) &&
+           t->nb[1] == t->nb[0] * (size_t)t->ne[0] &&
+           t->nb[2] == t->nb[1] * (size_t)t->ne[1] &&
+           t->nb[3] == t->nb[2] * (size_t)t->ne[2];
+}
+
+static bool same_shape(const slm_tensor_t *a, const slm_tensor_t *b)
+{
+    return memcmp(a->ne, b->ne, sizeof a->ne) == 0;
+}
+#endif
+
 static bool mock_supports_node(void *device, const slm_node_t *node)
 {
     (void)device;
+#ifdef MOCK_ADD
+    return node->op == SLM_OP_ADD && f32_contiguous(node->dst) &&
+           f32_contiguous(node->src[0]) && f32_contiguous(node->src[1]) &&
+           same_shape(node->dst, node->src[0]) &&
+           same_shape(node->dst, node->src[1]);
+#else
     (void)node;
     return false;
+#endif
 }
 
 #ifndef MOCK_MISSING_SLOT
 static slm_status_t mock_graph_compute(void *device, const slm_graph_t *graph)
 {
     (void)device;
+#ifdef MOCK_ADD
+    /* Buffers are malloc'd host memory: the handle is the base address. */
+    for (uint32_t i = 0; i < graph->n_nodes; i++) {
+        const slm_node_t *nd = &graph->nodes[i];
+        float *d = (float *)((char *)nd->dst->buffer + nd->dst->offset);
+        const float *a = (const float *)((const char *)nd->src[0]->buffer +
+                                         nd->src[0]->offset);
+        const float *b = (const float *)((const char *)nd->src[1]->buffer +
+                                         nd->src[1]->offset);
+        for (int64_t k = 0; k < slm_tensor_nelements(nd->dst); k++)
+            d[k] = a[k] + b[k];
+    }
+    return SLM_OK;
+#else
     (void)graph;
     host->set_error(host->ctx, "mock: no op is supported");
     return SLM_ERR_UNSUPPORTED;
+#endif
 }
 #endif
 
@@ -200,6 +265,14 @@ SLM_PLUGIN_EXPORT slm_status_t MOCK_ENTRY(const slm_host_t *h,
     *out = NULL;
     h->set_error(h->ctx, "mock: refusing to start (simulated version check)");
     return SLM_ERR_ABI;
+#elif defined(MOCK_NEGOTIATE)
+    /* Minors only append: the host's minor is a prefix of ours. */
+    static slm_backend_t served;
+    served = mock_backend;
+    if (served.abi_minor > h->abi_minor)
+        served.abi_minor = h->abi_minor;
+    *out = &served;
+    return SLM_OK;
 #else
     *out = &mock_backend;
     return SLM_OK;
