@@ -99,6 +99,19 @@ expect(generate "${generate_err}" "on template:0")
 unset(ENV{SLM_BACKEND})
 unset(ENV{SLM_PLUGIN_PATH})
 
+# ---- found through its manifest: installed as a package would, with the
+# install's data folder as XDG_DATA_HOME, no path given
+run(template_install ${CMAKE_COMMAND} --install ${WORK}/tb --prefix ${WORK}/vendor)
+set(ENV{XDG_DATA_HOME} ${WORK}/vendor/share)
+run(probe_manifest ${PREFIX}/bin/slm-probe)
+expect(probe_manifest "${probe_manifest_out}" "loaded +template ")
+expect(probe_manifest "${probe_manifest_out}" "manifest [^\n]*vendor/share/slm/backends.d/template.ini")
+set(ENV{SLM_BACKEND} template,cpu)
+run(generate_manifest ${PREFIX}/bin/slm-run -m ${MODEL} -p "Once upon a time" -n 8 --temp 0)
+expect(generate_manifest "${generate_manifest_err}" "on template:0")
+unset(ENV{SLM_BACKEND})
+unset(ENV{XDG_DATA_HOME})
+
 # ---- embedding: the program of docs/embedding.md, built as it says
 run(pc_flags pkg-config --cflags --libs slm)
 separate_arguments(_pc UNIX_COMMAND "${pc_flags_out}")
