@@ -387,19 +387,9 @@ static slm_backend_t simd_backend = {
 SLM_PLUGIN_EXPORT slm_status_t slm_plugin_init(const slm_host_t *host,
                                                const slm_backend_t **out)
 {
-    if (!host || !out)
-        return SLM_ERR_INVALID_ARG;
-    if (host->abi_major != SLM_BACKEND_ABI_MAJOR) {
-        char msg[160];
-        snprintf(msg, sizeof msg,
-                 "%s backend: host ABI %u.%u, plugin built for ABI %u.%u",
-                 simd_variant.name, (unsigned)host->abi_major,
-                 (unsigned)host->abi_minor, (unsigned)SLM_BACKEND_ABI_MAJOR,
-                 (unsigned)SLM_BACKEND_ABI_MINOR);
-        if (host->set_error)
-            host->set_error(host->ctx, msg);
-        return SLM_ERR_ABI;
-    }
+    slm_status_t st = slm_plugin_check_host(host, out, simd_variant.name);
+    if (st != SLM_OK)
+        return st;
     g_host = host;
     /* The name and description come from the variant this file is linked
     ** with; the rest of the table is the same for every variant. */

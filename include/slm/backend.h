@@ -56,6 +56,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "graph.h"
 
@@ -296,6 +297,31 @@ SLM__STATIC_ASSERT(offsetof(slm_device_info_t, struct_size) == 0, "info struct_s
 */
 typedef slm_status_t (*slm_plugin_init_fn)(const slm_host_t *host,
                                            const slm_backend_t **out);
+
+/*
+** The check a plugin's slm_plugin_init starts with: SLM_OK when `host` and
+** `out` are given and the host speaks this header's ABI major. Otherwise
+** SLM_ERR_INVALID_ARG, or SLM_ERR_ABI after host->set_error with both
+** versions ("vulkan backend: host ABI 2.0, plugin built for ABI 1.0").
+** `name` is the plugin's descriptor name.
+*/
+static inline slm_status_t slm_plugin_check_host(const slm_host_t *host,
+                                                 const slm_backend_t **out,
+                                                 const char *name)
+{
+    if (!host || !out)
+        return SLM_ERR_INVALID_ARG;
+    if (host->abi_major == SLM_BACKEND_ABI_MAJOR)
+        return SLM_OK;
+    if (host->set_error) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s backend: host ABI %u.%u, plugin built for ABI %u.%u",
+                 name, (unsigned)host->abi_major, (unsigned)host->abi_minor,
+                 (unsigned)SLM_BACKEND_ABI_MAJOR, (unsigned)SLM_BACKEND_ABI_MINOR);
+        host->set_error(host->ctx, msg);
+    }
+    return SLM_ERR_ABI;
+}
 
 #if defined(_WIN32)
 #define SLM_PLUGIN_EXPORT __declspec(dllexport)

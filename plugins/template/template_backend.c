@@ -293,13 +293,10 @@ static const slm_backend_t template_backend = {
 SLM_PLUGIN_EXPORT slm_status_t slm_plugin_init(const slm_host_t *host,
                                                const slm_backend_t **out)
 {
-    if (!host || !out)
-        return SLM_ERR_INVALID_ARG;
+    slm_status_t st = slm_plugin_check_host(host, out, "template");
+    if (st != SLM_OK)
+        return st;
     g_host = host;
-    if (host->abi_major != SLM_BACKEND_ABI_MAJOR)
-        return fail(SLM_ERR_ABI, "template: host ABI %u.%u, plugin built for ABI %u.0",
-                    (unsigned)host->abi_major, (unsigned)host->abi_minor,
-                    (unsigned)SLM_BACKEND_ABI_MAJOR);
     *out = &template_backend;
     return SLM_OK;
 }
