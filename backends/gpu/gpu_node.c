@@ -44,6 +44,21 @@ bool gpu_node_fits_32bit(const slm_node_t *node)
     return true;
 }
 
+const slm_tensor_t *gpu_node_outside(const slm_node_t *node,
+                                     uint64_t (*buffer_size)(const void *buffer))
+{
+    for (int t = 0; t <= SLM_MAX_SRC; t++) {
+        const slm_tensor_t *x = t == 0 ? node->dst : node->src[t - 1];
+        if (!x)
+            continue;
+        uint64_t size = x->buffer ? buffer_size(x->buffer) : 0;
+        uint64_t extent = gpu_tensor_extent(x);
+        if (!x->buffer || x->offset > size || extent > size - x->offset)
+            return x;
+    }
+    return NULL;
+}
+
 const slm_tensor_t *gpu_args_from_node(const slm_node_t *node, gpu_args *args)
 {
     memset(args, 0, sizeof *args);

@@ -41,6 +41,12 @@ uint64_t gpu_tensor_extent(const slm_tensor_t *t);
 ** offsets from element 0: sizes, strides and extent. */
 bool gpu_node_fits_32bit(const slm_node_t *node);
 
+/* The first tensor of the node (dst, then the sources) that does not lie
+** inside its buffer, whose size buffer_size gives (a NULL buffer is
+** outside); NULL when every one is inside. */
+const slm_tensor_t *gpu_node_outside(const slm_node_t *node,
+                                     uint64_t (*buffer_size)(const void *buffer));
+
 /* Fill args from the node (absent sources zero, u[] zeroed). NULL on
 ** success, else the tensor whose offset plus extent does not fit 32 bits. */
 const slm_tensor_t *gpu_args_from_node(const slm_node_t *node, gpu_args *args);

@@ -43,6 +43,11 @@ void cl_node_bufs(const slm_node_t *node, cl_buf *bufs[4])
 
 /* ------------------------------------------------------------- graphs */
 
+static uint64_t buffer_size(const void *buffer)
+{
+    return (uint64_t)((const cl_buf *)buffer)->size;
+}
+
 /* Whether node `index` may run: supported, and every tensor inside a
 ** buffer of this plugin. The error names node, op and tensor. */
 static slm_status_t check_node(cl_dev *d, const slm_node_t *node, uint32_t index)
@@ -51,17 +56,11 @@ static slm_status_t check_node(cl_dev *d, const slm_node_t *node, uint32_t index
         return cl_error(SLM_ERR_INVALID_ARG, "node %u (%s): not a node the opencl device "
                         "runs (dtypes, shapes or strides)", index,
                         node ? slm_op_name(node->op) : "?");
-    for (int t = 0; t <= SLM_MAX_SRC; t++) {
-        const slm_tensor_t *x = t == 0 ? node->dst : node->src[t - 1];
-        if (!x)
-            continue;
-        const cl_buf *b = cl_tensor_buf(x);
-        uint64_t extent = gpu_tensor_extent(x);
-        if (!b || x->offset > b->size || extent > b->size - x->offset)
-            return cl_error(SLM_ERR_INVALID_ARG, "node %u (%s): tensor '%s' (offset %zu, "
-                            "%" PRIu64 " bytes) is not inside its buffer", index,
-                            slm_op_name(node->op), x->name, x->offset, extent);
-    }
+    const slm_tensor_t *x = gpu_node_outside(node, buffer_size);
+    if (x)
+        return cl_error(SLM_ERR_INVALID_ARG, "node %u (%s): tensor '%s' (offset %zu, "
+                        "%" PRIu64 " bytes) is not inside its buffer", index,
+                        slm_op_name(node->op), x->name, x->offset, gpu_tensor_extent(x));
     return SLM_OK;
 }
 

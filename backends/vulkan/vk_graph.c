@@ -112,6 +112,11 @@ slm_status_t vk_dispatch(vk_device *d, const char *shader, vk_buffer *const bufs
 
 /* ------------------------------------------------------------- graphs */
 
+static uint64_t buffer_size(const void *buffer)
+{
+    return (uint64_t)((const vk_buffer *)buffer)->size;
+}
+
 /* Whether node `index` may run: supported, and every tensor inside a
 ** buffer of this plugin. The error names node, op and tensor. */
 static slm_status_t check_node(vk_device *d, const slm_node_t *node, uint32_t index)
@@ -120,17 +125,11 @@ static slm_status_t check_node(vk_device *d, const slm_node_t *node, uint32_t in
         return vk_error(SLM_ERR_INVALID_ARG, "node %u (%s): not a node the vulkan device "
                         "runs (dtypes, shapes or strides)", index,
                         node ? slm_op_name(node->op) : "?");
-    for (int t = 0; t <= SLM_MAX_SRC; t++) {
-        const slm_tensor_t *x = t == 0 ? node->dst : node->src[t - 1];
-        if (!x)
-            continue;
-        const vk_buffer *b = vk_tensor_buffer(x);
-        uint64_t extent = gpu_tensor_extent(x);
-        if (!b || x->offset > b->size || extent > b->size - x->offset)
-            return vk_error(SLM_ERR_INVALID_ARG, "node %u (%s): tensor '%s' (offset %zu, "
-                            "%" PRIu64 " bytes) is not inside its buffer", index,
-                            slm_op_name(node->op), x->name, x->offset, extent);
-    }
+    const slm_tensor_t *x = gpu_node_outside(node, buffer_size);
+    if (x)
+        return vk_error(SLM_ERR_INVALID_ARG, "node %u (%s): tensor '%s' (offset %zu, "
+                        "%" PRIu64 " bytes) is not inside its buffer", index,
+                        slm_op_name(node->op), x->name, x->offset, gpu_tensor_extent(x));
     return SLM_OK;
 }
 
