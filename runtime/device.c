@@ -76,7 +76,12 @@ static slm_status_t open_locked(slm__device_t *d)
     slm_status_t st = be->device_open(d->index, &opts, &handle);
     if (st != SLM_OK || !handle) {
         d->open_failed = true;
-        return plugin_failed(d, "device_open", st == SLM_OK ? SLM_ERR_DEVICE : st);
+        st = plugin_failed(d, "device_open", st == SLM_OK ? SLM_ERR_DEVICE : st);
+        /* Said once, here: the scheduler takes a device that cannot open
+        ** for one that supports nothing and quietly places elsewhere. */
+        slm__log(d->plugin->rt, SLM_LOG_WARN, "%s; its nodes go to other devices",
+                 slm_last_error());
+        return st;
     }
     d->handle = handle;
     return SLM_OK;

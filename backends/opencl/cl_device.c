@@ -167,13 +167,41 @@ slm_status_t cl_device_begin_graph(cl_dev *d)
 
 /* ---------------------------------------------------------- open/close */
 
-/* The build options: the OpenCL C version and what the device has. */
+/* The build options: the OpenCL C version, what the device has and the
+** lanes per row of the wide matrix-vector kernels. */
 static void build_options(const cl_caps *c, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "-cl-std=CL1.2 -DOPS_VEC=%d%s%s%s%s%s", c->emulated ? 16 : 4,
+    char lanes[32] = "";
+    if (c->row_lanes)
+        snprintf(lanes, sizeof lanes, " -DMM_LANES=%uu", (unsigned)c->row_lanes);
+    snprintf(buf, cap, "-cl-std=CL1.2 -DOPS_VEC=%d%s%s%s%s%s%s", c->emulated ? 16 : 4,
              c->fp16 ? " -DHAVE_FP16" : "", c->fp64 ? " -DHAVE_FP64" : "",
              c->subgroups ? " -DHAVE_SUBGROUPS" : "", c->int_dot ? " -DHAVE_INT_DOT" : "",
-             c->emulated ? " -DCL_EMULATED" : "");
+             c->emulated ? " -DCL_EMULATED" : "", lanes);
+}
+
+/* Lanes per weight row in decode (cl_caps.row_lanes). A CPU device (PoCL)
+** runs one work-item's vectors best, so it gets one per row; a GPU wants
+** the row's blocks read side by side by many lanes: 64, or its largest
+** work-group if that is smaller. [backend.opencl] row_lanes overrides. */
+static slm_status_t choose_row_lanes(cl_caps *c)
+{
+    size_t lanes = 0;
+    const char *set = cl_config("row_lanes");
+    if (set) {
+        char *end;
+        unsigned long v = strtoul(set, &end, 10);
+        if (*set < '0' || *set > '9' || *end || v == 1 || v > 256 || (v & (v - 1)))
+            return cl_error(SLM_ERR_INVALID_ARG, "[backend.opencl] row_lanes = '%s': "
+                            "expected 0 or a power of two from 2 to 256", set);
+        lanes = v;
+    } else if (!c->emulated) {
+        lanes = 64;
+    }
+    while (lanes > c->max_wg_size)
+        lanes /= 2;
+    c->row_lanes = lanes >= 2 ? (uint32_t)lanes : 0;
+    return SLM_OK;
 }
 
 /* Context, queue, status words and program of d->info's device. */
@@ -199,9 +227,22 @@ static slm_status_t create(cl_dev *d)
     if (st != SLM_OK)
         return st;
     d->status_dirty = true;
+    st = choose_row_lanes(&d->info.caps);
+    if (st != SLM_OK)
+        return st;
     char options[256];
     build_options(&d->info.caps, options, sizeof options);
-    return cl_program_build(d, options);
+    st = cl_program_build(d, options);
+    if (st != SLM_OK && d->info.caps.subgroups) {
+        /* A driver that names the subgroup extension but fails to build its
+        ** built-ins still runs the local-memory sums. */
+        cl_log(SLM_LOG_WARN, "opencl: %s: building with subgroups failed, building "
+               "without them", d->info.name);
+        d->info.caps.subgroups = false;
+        build_options(&d->info.caps, options, sizeof options);
+        st = cl_program_build(d, options);
+    }
+    return st;
 }
 
 slm_status_t cl_device_open(uint32_t index, const slm_device_open_opts_t *opts,
@@ -234,8 +275,8 @@ slm_status_t cl_device_open(uint32_t index, const slm_device_open_opts_t *opts,
         cl_device_close(d);
         return st;
     }
-    cl_log(SLM_LOG_DEBUG, "opencl: opened %s (%s, %s)", d->info.name, d->info.version,
-           d->info.c_version);
+    cl_log(SLM_LOG_DEBUG, "opencl: opened %s (%s, %s), %u lanes per row in decode",
+           d->info.name, d->info.version, d->info.c_version, (unsigned)d->info.caps.row_lanes);
     *out_device = d;
     return SLM_OK;
 }

@@ -60,6 +60,10 @@ typedef struct cl_caps {
     uint32_t compute_units;
     size_t max_wg_size;           /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     uint64_t local_mem_bytes;     /* CL_DEVICE_LOCAL_MEM_SIZE */
+    /* Lanes (work-items) per weight row of a matrix-vector product and of
+    ** MUL_MAT_ID: 0 runs one work-item per row (mul_mat_*_vec), L > 0 a
+    ** work-group of L per row (mul_mat_*_wide). Chosen at device_open. */
+    uint32_t row_lanes;
 } cl_caps;
 
 typedef struct cl_dev cl_dev; /* cl_device.c */

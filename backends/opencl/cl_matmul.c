@@ -15,7 +15,10 @@
 **   2. mul_mat_* gives each work-item one weight row against one column
 **      (_vec: decode, MUL_MAT_ID) or MM_NC columns (_mat: prompts, each
 **      weight block unpacked once for all of them), the whole row walked
-**      with 16-wide integer vectors: the shape PoCL runs fast.
+**      with 16-wide integer vectors: the shape PoCL runs fast. On a GPU
+**      (cl_caps.row_lanes > 0) decode and MUL_MAT_ID give each row a
+**      work-group of lanes instead (_wide), which read the row side by side
+**      and add their partial sums in local memory or a subgroup.
 ** GET_ROWS is one enqueue that dequantises with the reference's own float
 ** operations, so it is bit-exact.
 */
@@ -128,11 +131,13 @@ typedef struct MatPlan {
     uint64_t act_rows;      /* src1 rows prepared */
     size_t prep_gws;
     size_t dot_gws[3];
-    const char *variant;    /* "vec", "mat", or NULL for MUL_MAT_ID */
+    size_t dot_lws[3];
+    const char *variant;    /* "vec", "mat", "wide", or "" for MUL_MAT_ID */
 } MatPlan;
 
-static bool plan_mat(const slm_node_t *node, MatPlan *p)
+static bool plan_mat(const cl_dev *d, const slm_node_t *node, MatPlan *p)
 {
+    uint32_t lanes = cl_dev_caps(d)->row_lanes;
     const slm_tensor_t *w = node->src[0], *x = node->src[1];
     p->kind = weight_kind(w->dtype);
     if (!p->kind)
@@ -149,15 +154,18 @@ static bool plan_mat(const slm_node_t *node, MatPlan *p)
         return false;
     p->act_row_bytes = (uint32_t)row_bytes;
     p->prep_gws = (size_t)round_up(total, LINEAR_WG);
-    p->dot_gws[0] = (size_t)round_up(N, ROW_WG);
-    if (node->op == SLM_OP_MUL_MAT_ID) {
+    bool id = node->op == SLM_OP_MUL_MAT_ID, vec = !id && x->ne[1] == 1;
+    bool wide = lanes && (id || vec);
+    p->dot_gws[0] = wide ? (size_t)(N * lanes) : (size_t)round_up(N, ROW_WG);
+    p->dot_lws[0] = wide ? lanes : ROW_WG;
+    p->dot_lws[1] = p->dot_lws[2] = 1;
+    if (id) {
         const slm_tensor_t *ids = node->src[2];
-        p->variant = NULL;
+        p->variant = wide ? "_wide" : "";
         p->dot_gws[1] = (size_t)ids->ne[0];
         p->dot_gws[2] = (size_t)ids->ne[1];
     } else {
-        bool vec = x->ne[1] == 1;
-        p->variant = vec ? "vec" : "mat";
+        p->variant = wide ? "_wide" : vec ? "_vec" : "_mat";
         p->dot_gws[1] = vec ? 1 : (size_t)round_up((uint64_t)x->ne[1], MM_NC) / MM_NC;
         p->dot_gws[2] = (size_t)(x->ne[2] * x->ne[3]);
     }
@@ -165,7 +173,7 @@ static bool plan_mat(const slm_node_t *node, MatPlan *p)
     return p->dot_gws[0] <= UINT32_MAX && p->dot_gws[2] <= UINT32_MAX;
 }
 
-static bool mul_mat_ok(const slm_node_t *node)
+static bool mul_mat_ok(const cl_dev *d, const slm_node_t *node)
 {
     const slm_tensor_t *w = node->src[0], *x = node->src[1], *dst = node->dst;
     MatPlan plan;
@@ -175,10 +183,10 @@ static bool mul_mat_ok(const slm_node_t *node)
         x->ne[2] % w->ne[2] != 0 || x->ne[3] % w->ne[3] != 0 ||
         !has_shape(dst, w->ne[1], x->ne[1], x->ne[2], x->ne[3]))
         return false;
-    return plan_mat(node, &plan);
+    return plan_mat(d, node, &plan);
 }
 
-static bool mul_mat_id_ok(const slm_node_t *node)
+static bool mul_mat_id_ok(const cl_dev *d, const slm_node_t *node)
 {
     const slm_tensor_t *w = node->src[0], *x = node->src[1];
     const slm_tensor_t *ids = node->src[2], *dst = node->dst;
@@ -192,7 +200,7 @@ static bool mul_mat_id_ok(const slm_node_t *node)
         dst->dtype != SLM_DTYPE_F32 ||
         !has_shape(dst, w->ne[1], ids->ne[0], ids->ne[1], 1))
         return false;
-    return plan_mat(node, &plan);
+    return plan_mat(d, node, &plan);
 }
 
 /* GET_ROWS: units (blocks, or PLAIN_CHUNK elements) per row. */
@@ -219,12 +227,11 @@ static bool get_rows_ok(const slm_node_t *node)
 
 bool cl_matmul_supports(const cl_dev *d, const slm_node_t *node)
 {
-    (void)d; /* every device runs the portable kernels */
     if (!node || !node->dst)
         return false;
     switch (node->op) {
-    case SLM_OP_MUL_MAT: return mul_mat_ok(node);
-    case SLM_OP_MUL_MAT_ID: return mul_mat_id_ok(node);
+    case SLM_OP_MUL_MAT: return mul_mat_ok(d, node);
+    case SLM_OP_MUL_MAT_ID: return mul_mat_id_ok(d, node);
     case SLM_OP_GET_ROWS: return get_rows_ok(node);
     default: return false;
     }
@@ -255,7 +262,7 @@ static slm_status_t enqueue_mat(cl_dev *d, const slm_node_t *node)
     const slm_tensor_t *w = node->src[0], *x = node->src[1];
     bool id = node->op == SLM_OP_MUL_MAT_ID;
     MatPlan p;
-    if (!plan_mat(node, &p))
+    if (!plan_mat(d, node, &p))
         return cl_error(SLM_ERR_UNSUPPORTED, "%s: shape out of the kernels' range",
                         slm_op_name(node->op));
     slm_status_t st = check_offsets(node);
@@ -296,12 +303,8 @@ static slm_status_t enqueue_mat(cl_dev *d, const slm_node_t *node)
     args.u[0] = p.units;
     args.u[1] = id ? 1u : (uint32_t)(x->ne[2] / w->ne[2]);
     args.u[2] = id ? 1u : (uint32_t)(x->ne[3] / w->ne[3]);
-    if (id)
-        snprintf(name, sizeof name, "mul_mat_id_%s", p.kind->name);
-    else
-        snprintf(name, sizeof name, "mul_mat_%s_%s", p.kind->name, p.variant);
-    const size_t dot_lws[3] = {ROW_WG, 1, 1};
-    return cl_enqueue(d, name, bufs, &args, 3, p.dot_gws, dot_lws);
+    snprintf(name, sizeof name, "mul_mat_%s%s%s", id ? "id_" : "", p.kind->name, p.variant);
+    return cl_enqueue(d, name, bufs, &args, 3, p.dot_gws, p.dot_lws);
 }
 
 static slm_status_t enqueue_rows(cl_dev *d, const slm_node_t *node)

@@ -54,6 +54,8 @@ const char *cl_config(const char *key)
 static const slm_config_key_t cl_config_keys[] = {
     {"cache_dir", "folder of the program binary cache (default "
                   "$XDG_CACHE_HOME/slm, else ~/.cache/slm); 'off' disables it"},
+    {"row_lanes", "work-items per weight row in decode: 0 = one per row (CPU "
+                  "devices' default), 2..256, a power of two (GPUs' default 64)"},
 };
 
 static const slm_backend_t cl_backend = {

@@ -12,6 +12,18 @@
 // integer sums per block, one float term per block (PoCL runs explicit
 // vectors per work-item ~10x faster than scalar work-items).
 //
+// That shape starves a GPU in decode: N work-items, each streaming a row
+// of its own, so neighbouring work-items never read neighbouring bytes.
+// Built with -DMM_LANES=L (the host does so for GPUs), two more kernels
+// give each weight row a work-group of L lanes instead:
+//   mul_mat_NAME_wide     MUL_MAT with M == 1
+//   mul_mat_id_NAME_wide  MUL_MAT_ID
+// Lane l takes units l, l + L, ... of the row, so a work-group reads the
+// row's blocks side by side, and the lanes' partial sums are added in
+// local memory (or with sub_group_reduce_add where the device has
+// subgroups). graph.h lets the float sum over blocks run in any order, so
+// both shapes meet the same contract.
+//
 // Activations are dense rows in scratch that quant.cl wrote, addressed by
 // tensor 2 of the arguments (the host points off[2] and nb[2] there): Q8_0
 // or Q8_K act blocks (dequant.cl) for the block types, floats (rounded to
@@ -25,13 +37,14 @@
 #define MM_NC 4u
 #define MM_INLINE __attribute__((always_inline))
 
-// MUL_MAT: where work-item (n, tile, z) reads and writes, for nc columns.
+// MUL_MAT: where work-item (n, tile, z) reads and writes, for nc columns
+// of weight row n.
 // Columns past M compute column M - 1 again and are not stored (*n_cols).
 // False for the padding past row N.
-MM_INLINE bool mm_mat_setup(const cl_args *a, const uint nc, uint *w_row, uint *a_row,
+MM_INLINE bool mm_mat_setup(const cl_args *a, uint n, const uint nc, uint *w_row, uint *a_row,
                             uint *d_off, uint *n_cols)
 {
-    uint n = get_global_id(0), tile = get_global_id(1), z = get_global_id(2);
+    uint tile = get_global_id(1), z = get_global_id(2);
     if (n >= a->ne[1][1])
         return false;
     uint ia = z % a->ne[2][2], ib = z / a->ne[2][2];
@@ -47,11 +60,11 @@ MM_INLINE bool mm_mat_setup(const cl_args *a, const uint nc, uint *w_row, uint *
 
 // MUL_MAT_ID: work-item (n, u, t) takes expert ids[u, t] for src1 row
 // (u % U1, t); false, after reporting, for a bad id.
-MM_INLINE bool mm_id_setup(const cl_args *a, global const uchar *s2,
+MM_INLINE bool mm_id_setup(const cl_args *a, uint n, global const uchar *s2,
                            global volatile uint *status, uint node, uint *w_row,
                            uint *a_row, uint *d_off, uint *n_cols)
 {
-    uint n = get_global_id(0), u = get_global_id(1), t = get_global_id(2);
+    uint u = get_global_id(1), t = get_global_id(2);
     if (n >= a->ne[1][1])
         return false;
     int e = LD_I32(s2, elem_off(a, 3u, u, t, 0u, 0u));
@@ -68,18 +81,20 @@ MM_INLINE bool mm_id_setup(const cl_args *a, global const uchar *s2,
 
 // ------------------------------------------------------------ dot bodies
 //
-// Each adds weight row w_row (units blocks or elements) times the nc act
-// rows a_row[] into acc[]. Integer sums are exact: a quant product fits a
+// Each adds units first, first + stride, ... of weight row w_row (units
+// blocks or elements) times the nc act rows a_row[] into acc[]: all of
+// them with (0, 1), one lane's share with (lane, lanes). Integer sums are exact: a quant product fits a
 // short with room for the two of a lane (Q8_0: 2 * 128 * 127 < 2^15).
 
 // Q4_0, Q8_0 against Q8_0 act blocks: (float)s * (dw * da) per block.
 #define MM_DOT_32(NAME, UNPACK, BYTES)                                               \
     MM_INLINE void mm_dot_##NAME(global const uchar *w, global const uchar *x,       \
                                  uint w_row, const uint *a_row, uint units,          \
-                                 float *acc, const uint nc, uint step)               \
+                                 float *acc, const uint nc, uint step, uint first,   \
+                                 uint stride)                                        \
     {                                                                                \
         (void)step;                                                                  \
-        for (uint i = 0u; i < units; i++) {                                          \
+        for (uint i = first; i < units; i += stride) {                               \
             short16 lo, hi;                                                          \
             float dw = UNPACK(w, w_row + i * BYTES, &lo, &hi);                       \
             for (uint c = 0u; c < nc; c++) {                                         \
@@ -98,10 +113,10 @@ MM_DOT_32(q8_0, mm_q8_0, MM_Q8_0_BYTES)
 // sum_s m[s] * (sub-block quant sum), then + (dw * d) S - (dmin * d) Mn.
 MM_INLINE void mm_dot_q4_k(global const uchar *w, global const uchar *x, uint w_row,
                            const uint *a_row, uint units, float *acc, const uint nc,
-                           uint step)
+                           uint step, uint first, uint stride)
 {
     (void)step;
-    for (uint i = 0u; i < units; i++) {
+    for (uint i = first; i < units; i += stride) {
         uint o = w_row + i * MM_Q4_K_BYTES;
         float dw = mm_blk_f16(w, o), dmin = mm_blk_f16(w, o + 2u);
         int sc[8], mn[8];
@@ -141,10 +156,10 @@ MM_INLINE void mm_dot_q4_k(global const uchar *w, global const uchar *x, uint w_
 // the 16 groups of 16, then + (dw * d) S.
 MM_INLINE void mm_dot_q6_k(global const uchar *w, global const uchar *x, uint w_row,
                            const uint *a_row, uint units, float *acc, const uint nc,
-                           uint step)
+                           uint step, uint first, uint stride)
 {
     (void)step;
-    for (uint i = 0u; i < units; i++) {
+    for (uint i = first; i < units; i += stride) {
         uint o = w_row + i * MM_Q6_K_BYTES;
         char16 scv = vload16(0, (global const char *)(w + o + 192u));
         char sc[16];
@@ -179,20 +194,20 @@ MM_INLINE void mm_dot_q6_k(global const uchar *w, global const uchar *x, uint w_
 #define MM_DOT_PLAIN(NAME, ESIZE, LOAD8, LOAD1)                                      \
     MM_INLINE void mm_dot_##NAME(global const uchar *w, global const uchar *x,       \
                                  uint w_row, const uint *a_row, uint units,          \
-                                 float *acc, const uint nc, uint step)               \
+                                 float *acc, const uint nc, uint step, uint first,   \
+                                 uint stride)                                        \
     {                                                                                \
         _Pragma("OPENCL FP_CONTRACT ON")                                             \
         float8 acc8[MM_NC];                                                          \
         for (uint c = 0u; c < nc; c++)                                               \
             acc8[c] = 0.0f;                                                          \
-        uint k = 0u;                                                                 \
-        if (step == ESIZE)                                                           \
-            for (; k + 8u <= units; k += 8u) {                                       \
-                float8 wv = LOAD8(w, w_row + k * ESIZE);                             \
-                for (uint c = 0u; c < nc; c++)                                       \
-                    acc8[c] += wv * vload8(0, (global const float *)(x + a_row[c]) + k); \
-            }                                                                        \
-        for (; k < units; k++) {                                                     \
+        uint n8 = step == ESIZE ? units / 8u : 0u;                                   \
+        for (uint j = first; j < n8; j += stride) {                                  \
+            float8 wv = LOAD8(w, w_row + j * 8u * ESIZE);                            \
+            for (uint c = 0u; c < nc; c++)                                           \
+                acc8[c] += wv * vload8(j, (global const float *)(x + a_row[c]));     \
+        }                                                                            \
+        for (uint k = n8 * 8u + first; k < units; k += stride) {                     \
             float wv = LOAD1(w, w_row + k * step);                                   \
             for (uint c = 0u; c < nc; c++)                                           \
                 acc8[c].s0 += wv * ((global const float *)(x + a_row[c]))[k];        \
@@ -213,17 +228,17 @@ MM_DOT_PLAIN(bf16, 2u, MM_LD8_BF16, LD_BF16)
 
 // ----------------------------------------------------------------- kernels
 
-// SETUP(&a, ...) ends with the work-item's w_row, a_row[NC], d_off[NC]
+// SETUP(&a, n, ...) ends with the work-item's w_row, a_row[NC], d_off[NC]
 // and n_cols.
 #define MM_RUN(NAME, NC, SETUP, ...)                                                 \
     {                                                                                \
         uint w_row = 0u, a_row[NC], d_off[NC], n_cols;                               \
-        if (!SETUP(&a, __VA_ARGS__, &w_row, a_row, d_off, &n_cols))                  \
+        if (!SETUP(&a, get_global_id(0), __VA_ARGS__, &w_row, a_row, d_off, &n_cols)) \
             return;                                                                  \
         float acc[NC];                                                               \
         for (uint c = 0u; c < NC; c++)                                               \
             acc[c] = 0.0f;                                                           \
-        mm_dot_##NAME(s0, s1, w_row, a_row, a.u[0], acc, NC, a.nb[1][0]);            \
+        mm_dot_##NAME(s0, s1, w_row, a_row, a.u[0], acc, NC, a.nb[1][0], 0u, 1u);    \
         for (uint c = 0u; c < NC; c++)                                               \
             if (c < n_cols)                                                          \
                 ST_F32(d_off[c], acc[c]);                                            \
@@ -242,5 +257,70 @@ MM_KERNELS(q6_k)
 MM_KERNELS(f32)
 MM_KERNELS(f16)
 MM_KERNELS(bf16)
+
+#ifdef MM_LANES
+
+#ifdef HAVE_SUBGROUPS
+#pragma OPENCL EXTENSION cl_khr_subgroups : enable
+#endif
+
+// The sum of v over the work-group, in lane 0. part holds MM_LANES floats;
+// every lane must call it (barriers).
+MM_INLINE float mm_lanes_sum(float v, local float *part)
+{
+#ifdef HAVE_SUBGROUPS
+    v = sub_group_reduce_add(v);
+    if (get_sub_group_local_id() == 0u)
+        part[get_sub_group_id()] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float s = 0.0f;
+    if (get_local_id(0) == 0u)
+        for (uint i = 0u; i < get_num_sub_groups(); i++)
+            s += part[i];
+    return s;
+#else
+    uint l = get_local_id(0);
+    part[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint h = MM_LANES / 2u; h > 0u; h >>= 1) {
+        if (l < h)
+            part[l] += part[l + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return part[0];
+#endif
+}
+
+// Work-group n (of MM_LANES lanes) computes weight row n; whether the row
+// runs is the same for every lane, and every lane reaches the barriers.
+#define MM_RUN_WIDE(NAME, SETUP, ...)                                                \
+    {                                                                                \
+        local float part[MM_LANES];                                                  \
+        uint w_row = 0u, a_row[1], d_off[1], n_cols;                                 \
+        bool run = SETUP(&a, get_group_id(0), __VA_ARGS__, &w_row, a_row, d_off, &n_cols); \
+        float acc[1] = {0.0f};                                                       \
+        if (run)                                                                     \
+            mm_dot_##NAME(s0, s1, w_row, a_row, a.u[0], acc, 1u, a.nb[1][0],         \
+                          get_local_id(0), MM_LANES);                                \
+        float sum = mm_lanes_sum(acc[0], part);                                      \
+        if (run && get_local_id(0) == 0u)                                            \
+            ST_F32(d_off[0], sum);                                                   \
+    }
+
+#define MM_KERNELS_WIDE(NAME)                                                        \
+    kernel __attribute__((reqd_work_group_size(MM_LANES, 1, 1)))                     \
+    void mul_mat_##NAME##_wide(KARGS) MM_RUN_WIDE(NAME, mm_mat_setup, 1u)            \
+    kernel __attribute__((reqd_work_group_size(MM_LANES, 1, 1)))                     \
+    void mul_mat_id_##NAME##_wide(KARGS_IDS) MM_RUN_WIDE(NAME, mm_id_setup, s2, status, node)
+
+MM_KERNELS_WIDE(q4_0)
+MM_KERNELS_WIDE(q8_0)
+MM_KERNELS_WIDE(q4_k)
+MM_KERNELS_WIDE(q6_k)
+MM_KERNELS_WIDE(f32)
+MM_KERNELS_WIDE(f16)
+MM_KERNELS_WIDE(bf16)
+
+#endif // MM_LANES
 
 #pragma OPENCL FP_CONTRACT DEFAULT
