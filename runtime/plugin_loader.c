@@ -272,7 +272,15 @@ static const char *plugin_label(const slm__plugin_t *p)
 
 static void host_log(void *ctx, int level, const char *msg)
 {
-    const slm__plugin_t *p = ctx;
+    slm__plugin_t *p = ctx;
+    /* Before the level filter: the reason of "0 devices" is often an INFO
+    ** or DEBUG line ("libfoo.so: cannot open shared object file"). */
+    if (p->probing && msg && msg[0]) {
+        snprintf(p->probe_said, sizeof p->probe_said, "%s", msg);
+        for (char *c = p->probe_said; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = ' ';
+    }
     if (level < SLM_LOG_ERROR)
         level = SLM_LOG_ERROR;
     if (level > SLM_LOG_DEBUG)
@@ -601,7 +609,10 @@ static slm_status_t probe_devices(plugin_rec_t *r, const slm_backend_t *be)
     }
     uint32_t n = 0;
     slm__plugin_error_clear();
+    p->probe_said[0] = '\0';
+    p->probing = true;
     slm_status_t st = be->probe(p->infos, SLM_MAX_DEVICES_PER_PLUGIN, &n);
+    p->probing = false;
     if (st != SLM_OK) {
         const char *msg = slm__plugin_error_take();
         return refuse(r, st, "probe failed: %s", msg[0] ? msg : slm_strerror(st));
@@ -704,10 +715,13 @@ static slm_status_t load_one(slm_runtime_t *rt, plugin_rec_t *r,
 
     p->desc.state = SLM_PLUGIN_LOADED;
     p->desc.status = SLM_OK;
-    p->desc.reason = "";
-    slm__log(rt, SLM_LOG_INFO, "plugin %s %s loaded from %s (%s): %u device%s",
+    /* No device: what the plugin said last during probe is why (the
+    ** convention of slm/backend.h's probe). */
+    p->desc.reason = p->n_devices == 0 ? p->probe_said : "";
+    slm__log(rt, SLM_LOG_INFO, "plugin %s %s loaded from %s (%s): %u device%s%s%s",
              r->name, p->desc.version, p->path, p->desc.origin, p->n_devices,
-             p->n_devices == 1 ? "" : "s");
+             p->n_devices == 1 ? "" : "s", p->desc.reason[0] ? ": " : "",
+             p->desc.reason);
     return SLM_OK;
 }
 

@@ -51,7 +51,9 @@ typedef struct child_ctx {
 
 /* The child's log goes nowhere: the parent logs again when it loads the
 ** plugin, and an application's log callback may not expect a second
-** process. */
+** process. Nor is it cached: the parent's own probe always follows the
+** child's verdict (fresh or cached), and the reason a plugin gives for
+** finding no device is the last line it logs there (plugin_loader.c). */
 static void child_log(void *ctx, int level, const char *msg)
 {
     (void)ctx;

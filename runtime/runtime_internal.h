@@ -61,6 +61,10 @@ typedef struct slm__plugin {
     struct slm_runtime *rt;
     uint32_t n_devices;
     slm_device_info_t infos[SLM_MAX_DEVICES_PER_PLUGIN];
+    /* While probe runs, host->log keeps the last line here, whatever its
+    ** level: a plugin that finds no device says why (desc.reason). */
+    bool probing;
+    char probe_said[256];
 } slm__plugin_t;
 
 /* Nonzero when the plugin's descriptor has slot or field `member`, i.e. its

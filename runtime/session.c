@@ -409,26 +409,36 @@ static slm_status_t count_placement(const slm_runtime_t *rt, const slm_graph_bui
     return SLM_OK;
 }
 
-slm_status_t slm_model_placement(slm_model_t *m, slm_placement_t *out, uint32_t cap,
-                                 uint32_t *n_out)
+slm_status_t slm_model_placement_batch(slm_model_t *m, uint32_t n_tokens,
+                                       slm_placement_t *out, uint32_t cap,
+                                       uint32_t *n_out)
 {
     if (!m || !n_out || (!out && cap))
         return slm__error(SLM_ERR_INVALID_ARG, "slm_model_placement: %s is NULL",
                           !m ? "model" : !n_out ? "n_out" : "out");
     *n_out = 0;
-    /* A decoding step over a small cache: the graph's ops and dtypes are
-    ** those of every step, only the attention span differs. */
+    if (n_tokens == 0)
+        return slm__error(SLM_ERR_INVALID_ARG, "slm_model_placement_batch: n_tokens is 0");
+    /* A forward pass of n_tokens over an empty cache just large enough:
+    ** the graph's ops and dtypes are those of every such pass, only the
+    ** attention span differs. */
+    uint32_t n_ctx = (n_tokens + KV_STEP - 1) / KV_STEP * KV_STEP;
+    const uint32_t train = m->hp.n_ctx_train;
+    if (train && n_tokens > train)
+        return slm__error(SLM_ERR_INVALID_ARG, "slm_model_placement_batch: %u tokens do "
+                          "not fit the model's %u-token context", n_tokens, train);
     slm_session_opts_t o = SLM_SESSION_OPTS_INIT;
-    o.n_ctx = KV_STEP;
-    o.n_batch = 1;
+    o.n_ctx = n_ctx;
+    o.n_batch = n_tokens;
     slm_session_t *s = NULL;
     slm_status_t st = slm_session_create(m, &o, &s);
     if (st != SLM_OK)
         return st;
-    const int32_t token = 0;
+    int32_t *tokens = calloc(n_tokens, sizeof *tokens); /* token 0, n times */
     forward_t *f = NULL;
     uint32_t *node_dev = NULL;
-    st = prepare_batch(s, &token, 1, &f);
+    st = tokens ? prepare_batch(s, tokens, n_tokens, &f)
+                : slm__error(SLM_ERR_NO_MEMORY, "slm_model_placement: out of memory");
     if (st == SLM_OK) {
         uint32_t n_nodes = slm_graph_node_count(f->g);
         node_dev = malloc((n_nodes ? n_nodes : 1) * sizeof *node_dev);
@@ -438,6 +448,13 @@ slm_status_t slm_model_placement(slm_model_t *m, slm_placement_t *out, uint32_t 
     if (st == SLM_OK)
         st = count_placement(m->rt, f->g, node_dev, out, cap, n_out);
     free(node_dev);
+    free(tokens);
     slm_session_destroy(s);
     return st;
+}
+
+slm_status_t slm_model_placement(slm_model_t *m, slm_placement_t *out, uint32_t cap,
+                                 uint32_t *n_out)
+{
+    return slm_model_placement_batch(m, 1, out, cap, n_out);
 }

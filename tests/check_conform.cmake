@@ -40,6 +40,20 @@ elseif(CASE STREQUAL "remote")
              "\n  MUL_MAT q8_0 +pass" "\n  ADD +pass" "\n  SILU +pass +[0-9]+/[0-9]+ [^\n]* 1e-05"
              "\n  SCALE +unsupported +0/[0-9]+ [^\n]*declared in info\\.ops")
   set(err_re "\\[partial_remote\\] [1-9][0-9]* writes, [1-9][0-9]* reads")
+elseif(CASE STREQUAL "npu")
+  # A device of kind NPU gets the npu column by itself; it is handed the
+  # matmuls' weights marked SLM_TENSOR_WEIGHT (it takes no other matmul),
+  # and its F16 arithmetic passes that column's bounds...
+  set(args --plugin ${PLUGINS}/libpartial_npu.so --group mul_mat --group mul_mat_non_finite
+           --group binary)
+  set(rc_want 0)
+  set(out_re "device  npu, host memory; npu bounds" "\n  MUL_MAT f32 +pass +[0-9]+/[0-9]+ [^\n]* 5e-06"
+             "\n  MUL_MAT q8_0 +pass +[0-9]+/[0-9]+ [^\n]* 2e-03" "\n  ADD +unsupported")
+elseif(CASE STREQUAL "npu_as_approx")
+  # ... and fails the approx column's, which --column chooses.
+  set(args --column approx --plugin ${PLUGINS}/libpartial_npu.so --group mul_mat)
+  set(rc_want 1)
+  set(out_re "; approx bounds" "\n  MUL_MAT f32 +FAIL" "\n  MUL_MAT q8_0 +FAIL")
 elseif(CASE STREQUAL "require_full")
   set(args --require-full --plugin ${PLUGINS}/libpartial.so --group binary --group unary_and_glu)
   set(rc_want 1)

@@ -1,8 +1,10 @@
 # Run slm-probe --json --model on the Q4_0 Mixtral-style file and check the
 # model section: architecture, parameter counts (total and active), tensor
-# types, memory (weights + a 512-token F32 KV cache) and a placement that
-# covers every node of the decoding step. Then a missing model file must
-# fail with exit status 1 and a message naming it.
+# types, memory (weights + a 512-token F32 KV cache), a placement that
+# covers every node of the decoding step, and a prompt-batch placement
+# (--batch, default 128, clamped to the context) with the same nodes per op.
+# Then a missing model file must fail with exit status 1 and a message
+# naming it.
 execute_process(COMMAND ${PROBE} --json --no-config --only --plugin ${PLUGIN} --model ${MODEL}
                 OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
@@ -57,6 +59,70 @@ foreach(i RANGE ${last})
 endforeach()
 if(NOT found_moe)
   message(FATAL_ERROR "no MUL_MAT_ID x6 (3 expert matmuls x 2 layers) in the placement:\n${out}")
+endif()
+
+# Nodes per op of a placement array, as variables ${prefix}_OP, the ops
+# seen listed in ${prefix}_ops.
+function(count_ops prefix json)
+  string(JSON n LENGTH "${json}")
+  set(ops "")
+  if(n GREATER 0)
+    math(EXPR last "${n} - 1")
+    foreach(i RANGE ${last})
+      string(JSON op GET "${json}" ${i} op)
+      string(JSON nodes GET "${json}" ${i} nodes)
+      if(NOT DEFINED ${prefix}_${op})
+        set(${prefix}_${op} 0)
+        list(APPEND ops ${op})
+      endif()
+      math(EXPR ${prefix}_${op} "${${prefix}_${op}} + ${nodes}")
+      set(${prefix}_${op} ${${prefix}_${op}} PARENT_SCOPE)
+    endforeach()
+  endif()
+  set(${prefix}_ops "${ops}" PARENT_SCOPE)
+endfunction()
+
+# The batch's graph is the step's with more rows: per op, the same nodes.
+function(check_batch json want_tokens)
+  string(JSON bt TYPE "${json}" model placement_batch)
+  if(NOT bt STREQUAL "OBJECT")
+    message(FATAL_ERROR "no model.placement_batch object:\n${json}")
+  endif()
+  string(JSON btok GET "${json}" model placement_batch n_tokens)
+  string(JSON berr TYPE "${json}" model placement_batch error)
+  if(NOT btok EQUAL ${want_tokens} OR NOT berr STREQUAL "NULL")
+    message(FATAL_ERROR "placement_batch: n_tokens ${btok} (expected ${want_tokens}), error ${berr}")
+  endif()
+  string(JSON step GET "${json}" model placement)
+  string(JSON batch GET "${json}" model placement_batch entries)
+  count_ops(S "${step}")
+  count_ops(B "${batch}")
+  list(SORT S_ops)
+  list(SORT B_ops)
+  if(NOT S_ops STREQUAL B_ops OR NOT B_ops)
+    message(FATAL_ERROR "placement_batch ops '${B_ops}', decoding step ops '${S_ops}'")
+  endif()
+  foreach(op ${S_ops})
+    if(NOT S_${op} EQUAL B_${op})
+      message(FATAL_ERROR "${op}: ${B_${op}} nodes in the batch, ${S_${op}} in the step")
+    endif()
+  endforeach()
+  if(NOT B_MUL_MAT_ID EQUAL 6 OR NOT B_MUL_MAT EQUAL 15)
+    message(FATAL_ERROR "placement_batch: MUL_MAT ${B_MUL_MAT}, MUL_MAT_ID ${B_MUL_MAT_ID}; expected 15, 6")
+  endif()
+endfunction()
+check_batch("${out}" 128)
+execute_process(COMMAND ${PROBE} --json --no-config --only --plugin ${PLUGIN} --model ${MODEL}
+                        --batch 100000
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "slm-probe --json --model --batch 100000 exited ${rc}: ${err}")
+endif()
+check_batch("${out}" 512)
+execute_process(COMMAND ${PROBE} --no-config --only --plugin ${PLUGIN} --model ${MODEL} --batch 0
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 1 OR NOT err MATCHES "--batch '0'")
+  message(FATAL_ERROR "--batch 0: exit ${rc}, stderr '${err}'")
 endif()
 
 execute_process(COMMAND ${PROBE} --no-config --only --plugin ${PLUGIN} --model ${MODEL}.missing

@@ -8,6 +8,23 @@
 ** ../shared/golden/README.md, and the recorded argmax wherever its margin is
 ** clear. stories260K-f32 must also generate the recorded text greedily.
 ** Every case runs on every in-tree backend that has a device here.
+**
+** Environment (all optional):
+**   SLM_GOLDEN_PLUGINS   ':'-separated plugin files to load besides the
+**                        in-tree ones (an NPU shim, say)
+**   SLM_GOLDEN_BACKENDS  a backend selection as the runtime takes it
+**                        (opts.backends, as $SLM_BACKEND: "npu-rknn,cpu")
+**     With both set, every case runs once, with exactly that selection,
+**     instead of once per in-tree backend: the same tolerances, and besides
+**     a device of the first backend listed must run at least one node of
+**     each prompt's batch (slm_model_placement_batch with the prompt's token
+**     count), so that a plugin that takes nothing cannot pass unnoticed.
+**     $SLM_CONFIG, if set, is then read (e.g. [backend.npu-rknn]
+**     min_batch = 1); the per-backend runs read no config. One of the two
+**     set without the other is an error.
+**   SLM_GOLDEN_ONLY      ','-separated model names (golden file names
+**                        without .json: "stories260K-q4_0,synth-llama256-s1")
+**                        to run; the others are skipped.
 */
 #include <math.h>
 #include <setjmp.h>
@@ -51,8 +68,63 @@ static const char *const backends[] = {
 };
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
 
+/* SLM_GOLDEN_PLUGINS and SLM_GOLDEN_BACKENDS, both set: "selection mode". */
+#define MAX_EXTRA_PLUGINS 16
+static struct {
+    const char *backends;        /* NULL: the per-backend runs */
+    char *plugin_list;           /* owned copy of SLM_GOLDEN_PLUGINS */
+    const char *plugins[MAX_EXTRA_PLUGINS];
+    uint32_t n_plugins;
+} sel;
+
+/* Parse the environment; 0, or -1 with a message on stderr. */
+static int selection_from_env(void)
+{
+    const char *pl = getenv("SLM_GOLDEN_PLUGINS"), *be = getenv("SLM_GOLDEN_BACKENDS");
+    bool has_pl = pl && pl[0], has_be = be && be[0];
+    if (!has_pl && !has_be)
+        return 0;
+    if (has_pl != has_be) {
+        fprintf(stderr, "test_golden: SLM_GOLDEN_PLUGINS and SLM_GOLDEN_BACKENDS go "
+                "together; only %s is set\n", has_pl ? "SLM_GOLDEN_PLUGINS" : "SLM_GOLDEN_BACKENDS");
+        return -1;
+    }
+    sel.plugin_list = strdup(pl);
+    if (!sel.plugin_list)
+        return -1;
+    for (char *save = NULL, *t = strtok_r(sel.plugin_list, ":", &save); t;
+         t = strtok_r(NULL, ":", &save)) {
+        if (sel.n_plugins == MAX_EXTRA_PLUGINS) {
+            fprintf(stderr, "test_golden: more than %d files in SLM_GOLDEN_PLUGINS\n",
+                    MAX_EXTRA_PLUGINS);
+            return -1;
+        }
+        sel.plugins[sel.n_plugins++] = t;
+    }
+    sel.backends = be;
+    return 0;
+}
+
+/* Whether SLM_GOLDEN_ONLY (unset: every model) lets model `name` run. */
+static bool wanted(const char *name)
+{
+    const char *only = getenv("SLM_GOLDEN_ONLY");
+    if (!only || !only[0])
+        return true;
+    size_t n = strlen(name);
+    for (const char *p = only; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return true;
+        p = end ? end + 1 : p + len;
+    }
+    return false;
+}
+
 /* A runtime with every in-tree plugin; `backend` forces one (NULL: the
-** runtime's own choice). */
+** runtime's own choice). In selection mode, the extra plugins too, the
+** selection forced and $SLM_CONFIG read. */
 static slm_runtime_t *runtime_for(const char *backend)
 {
     static const char *const plugins[] = {
@@ -70,10 +142,21 @@ static slm_runtime_t *runtime_for(const char *backend)
         SLM_BACKEND_BUILD_DIR "/libslm-backend-opencl.so",
 #endif
     };
+    enum { N_IN_TREE = sizeof plugins / sizeof plugins[0] };
+    const char *all[N_IN_TREE + MAX_EXTRA_PLUGINS];
+    memcpy(all, plugins, sizeof plugins);
+    uint32_t n = N_IN_TREE;
     slm_runtime_opts_t o = SLM_RUNTIME_OPTS_INIT;
     o.flags = SLM_RUNTIME_NO_DEFAULT_PLUGINS | SLM_RUNTIME_NO_DEFAULT_CONFIG;
-    o.plugin_paths = plugins;
-    o.n_plugin_paths = sizeof plugins / sizeof plugins[0];
+    if (sel.backends && backend == sel.backends) {
+        for (uint32_t i = 0; i < sel.n_plugins; i++)
+            all[n++] = sel.plugins[i];
+        const char *cfg = getenv("SLM_CONFIG");
+        if (cfg && cfg[0])
+            o.config_path = cfg;
+    }
+    o.plugin_paths = all;
+    o.n_plugin_paths = n;
     o.backends = backend;
     slm_runtime_t *rt = NULL;
     if (slm_runtime_create(&o, &rt) != SLM_OK)
@@ -99,11 +182,53 @@ static bool backend_present(size_t b)
     return known[b] == 1;
 }
 
+/* Whether device id `dev` ("npu-rknn:0") is one of the first entry of a
+** backend selection ("npu-rknn,cpu": any npu-rknn device; "vulkan:1,cpu":
+** that one). */
+static bool of_first_backend(const char *dev, const char *selection)
+{
+    size_t len = strcspn(selection, ",");
+    while (len > 0 && selection[len - 1] == ' ')
+        len--;
+    if (memchr(selection, ':', len))
+        return strlen(dev) == len && strncmp(dev, selection, len) == 0;
+    return strncmp(dev, selection, len) == 0 && dev[len] == ':';
+}
+
+/* Selection mode: a device of the first backend listed runs at least one
+** node of a prompt batch of n_tokens. */
+static void expect_first_runs_some(slm_model_t *m, const char *file, uint32_t n_tokens)
+{
+    slm_placement_t p[8 * SLM_OP_COUNT];
+    uint32_t n = 0, on_first = 0, total = 0;
+    if (slm_model_placement_batch(m, n_tokens, p, sizeof p / sizeof p[0], &n) != SLM_OK)
+        fail_msg("%s: placement of a %u-token batch on %s: %s", file, n_tokens,
+                 sel.backends, slm_last_error());
+    char where[512] = "";
+    size_t len = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        total += p[i].n_nodes;
+        if (of_first_backend(p[i].device, sel.backends))
+            on_first += p[i].n_nodes;
+        if (len < sizeof where - 1)
+            len += (size_t)snprintf(where + len, sizeof where - len, "%s%s %s:%u",
+                                    i ? "," : "", p[i].device, slm_op_name(p[i].op),
+                                    p[i].n_nodes);
+    }
+    if (on_first == 0)
+        fail_msg("%s: SLM_GOLDEN_BACKENDS=%s, but no device of its first backend runs any "
+                 "of the %u nodes of the %u-token prompt batch (placement:%s); is the "
+                 "plugin loaded with a device, and does it take these nodes (its config: "
+                 "SLM_CONFIG)?", file, sel.backends, total, n_tokens, where);
+    print_message("%s: %u of %u nodes of the %u-token prompt batch on %.*s\n", file, on_first,
+                  total, n_tokens, (int)strcspn(sel.backends, ","), sel.backends);
+}
+
 /* A forced backend that is not a CPU must run the whole forward pass: no
 ** node may fall back to the CPU. */
 static void expect_all_on(slm_model_t *m, const char *backend)
 {
-    if (strncmp(backend, "cpu", 3) == 0)
+    if (strncmp(backend, "cpu", 3) == 0 || backend == sel.backends)
         return;
     slm_placement_t p[4 * SLM_OP_COUNT];
     uint32_t n = 0;
@@ -213,6 +338,8 @@ static void run_golden_on(const golden_case_t *gc, const char *backend)
         assert_int_equal(n_tok, n_prompt);
         assert_memory_equal(tok, prompt_ids, n_prompt * sizeof *tok);
 
+        if (backend == sel.backends)
+            expect_first_runs_some(m, gc->file, n_prompt);
         slm_session_reset(s);
         if (slm_session_eval(s, prompt_ids, n_prompt) != SLM_OK)
             fail_msg("%s on %s: eval: %s", gc->file, backend, slm_last_error());
@@ -237,6 +364,12 @@ static void run_golden_on(const golden_case_t *gc, const char *backend)
 
 static void run_golden(const golden_case_t *gc)
 {
+    if (!wanted(gc->file))
+        skip();
+    if (sel.backends) {
+        run_golden_on(gc, sel.backends);
+        return;
+    }
     for (size_t b = 0; b < N_BACKENDS; b++)
         if (backend_present(b))
             run_golden_on(gc, backends[b]);
@@ -322,6 +455,12 @@ static void greedy_text_on(const char *backend)
 static void test_stories_greedy_text(void **st)
 {
     (void)st;
+    if (!wanted("stories260K-f32"))
+        skip();
+    if (sel.backends) {
+        greedy_text_on(sel.backends);
+        return;
+    }
     for (size_t b = 0; b < N_BACKENDS; b++)
         if (backend_present(b))
             greedy_text_on(backends[b]);
@@ -330,6 +469,8 @@ static void test_stories_greedy_text(void **st)
 static void test_context_full(void **st)
 {
     (void)st;
+    if (!wanted("stories260K-f32"))
+        skip();
     slm_runtime_t *rt = runtime_for(NULL);
     slm_model_t *m = open_model(rt, "stories260K-f32");
     slm_session_opts_t so = SLM_SESSION_OPTS_INIT;
@@ -344,6 +485,26 @@ static void test_context_full(void **st)
     int32_t bad = 512;
     slm_session_reset(s);
     assert_int_equal(slm_session_eval(s, &bad, 1), SLM_ERR_INVALID_ARG);
+
+    /* A prompt batch's placement: the decoding step's nodes, more rows;
+    ** no tokens, or more than the model's context, are refused. */
+    slm_placement_t p1[4 * SLM_OP_COUNT], pb[4 * SLM_OP_COUNT];
+    uint32_t n1 = 0, nb = 0, ctx = slm_model_info(m)->n_ctx_train;
+    assert_int_equal(slm_model_placement(m, p1, 4 * SLM_OP_COUNT, &n1), SLM_OK);
+    assert_int_equal(slm_model_placement_batch(m, 100, pb, 4 * SLM_OP_COUNT, &nb), SLM_OK);
+    assert_int_equal(n1, nb);
+    for (uint32_t i = 0; i < n1; i++) {
+        assert_string_equal(p1[i].device, pb[i].device);
+        assert_int_equal(p1[i].op, pb[i].op);
+        assert_int_equal(p1[i].n_nodes, pb[i].n_nodes);
+    }
+    assert_int_equal(slm_model_placement_batch(m, 0, pb, 4 * SLM_OP_COUNT, &nb),
+                     SLM_ERR_INVALID_ARG);
+    assert_true(ctx > 0);
+    assert_int_equal(slm_model_placement_batch(m, ctx, pb, 4 * SLM_OP_COUNT, &nb), SLM_OK);
+    assert_int_equal(slm_model_placement_batch(m, ctx + 1, pb, 4 * SLM_OP_COUNT, &nb),
+                     SLM_ERR_INVALID_ARG);
+    assert_non_null(strstr(slm_last_error(), "context"));
     slm_session_destroy(s);
     slm_model_close(m);
     slm_runtime_destroy(rt);
@@ -370,5 +531,9 @@ int main(void)
         cmocka_unit_test(test_stories_greedy_text),
         cmocka_unit_test(test_context_full),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (selection_from_env() != 0)
+        return 1;
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    free(sel.plugin_list);
+    return failed;
 }

@@ -131,6 +131,9 @@ slm_status_t vk_usable_devices(const vk_instance *inst, bool log_skipped,
                vk_result_name(r, buf));
         return SLM_OK;
     }
+    if (count == 0 && log_skipped) /* the reason slm-probe shows */
+        vk_log(SLM_LOG_DEBUG, "vulkan: no devices: vkEnumeratePhysicalDevices "
+               "found none");
     for (uint32_t i = 0; i < count && *n < cap; i++) {
         const char *why = query(inst, pds[i], &out[*n]);
         if (!why)

@@ -207,7 +207,10 @@ typedef struct slm_backend {
     /* Enumerate devices: fill infos[0 .. *n_out - 1], at most `capacity`
     ** (which is SLM_MAX_DEVICES_PER_PLUGIN). Each infos[i] comes zeroed with
     ** struct_size set. *n_out = 0 with SLM_OK means "nothing here". A
-    ** failure status makes the host refuse the plugin with its message. */
+    ** failure status makes the host refuse the plugin with its message.
+    ** A plugin that finds nothing says why with host->log during probe (one
+    ** line, e.g. "libfoo.so: cannot open shared object file"): slm-probe
+    ** shows that line, the last one logged, as the plugin's reason. */
     slm_status_t (*probe)(slm_device_info_t *infos, uint32_t capacity,
                           uint32_t *n_out);
 

@@ -21,8 +21,8 @@
 ** THREADS
 **   - A model is shared: any number of sessions of one model may run at the
 **     same time, each on its own thread. slm_tokenize, slm_token_text,
-**     slm_model_info and slm_model_placement may be called on the model
-**     from any thread meanwhile.
+**     slm_model_info, slm_model_placement and slm_model_placement_batch
+**     may be called on the model from any thread meanwhile.
 **   - A session is used by one thread at a time (its KV cache, logits and
 **     graphs are its own and unlocked); it may move between threads when
 **     the application orders the calls (a mutex, a queue, a join).
@@ -154,7 +154,10 @@ typedef struct slm_plugin_desc {
                                   folder" */
     slm_plugin_state_t state;
     slm_status_t status;       /* SLM_OK, or why it was refused */
-    const char *reason;        /* "" when loaded */
+    const char *reason;        /* why refused or skipped; "" when loaded
+                                  with devices; for a loaded plugin with no
+                                  device, the last line it logged
+                                  (host->log, any level) during probe, or "" */
     const char *name;          /* descriptor name, "" if none was read */
     const char *version;
     const char *description;
@@ -574,6 +577,18 @@ typedef struct slm_placement {
 */
 SLM_API slm_status_t slm_model_placement(slm_model_t *m, slm_placement_t *out,
                                          uint32_t cap, uint32_t *n_out);
+
+/*
+** slm_model_placement for a forward pass of n_tokens tokens at once (a
+** prompt batch, as slm_session_eval runs a prompt) over an empty cache:
+** devices that claim a node only for larger batches (an NPU's matmuls) show
+** here and not in the decoding step. slm_model_placement is this with
+** n_tokens 1. SLM_ERR_INVALID_ARG when n_tokens is 0 or more than the
+** model's training context (slm_model_info's n_ctx_train, when known).
+*/
+SLM_API slm_status_t slm_model_placement_batch(slm_model_t *m, uint32_t n_tokens,
+                                               slm_placement_t *out, uint32_t cap,
+                                               uint32_t *n_out);
 
 #ifdef __cplusplus
 }

@@ -16,7 +16,8 @@
 ** and views (padded and permuted strides), for every dtype that selects
 ** the op's code, on each run (a device of a plugin, optionally with a
 ** config key set to "off") with each thread count given. Both backends get
-** byte-identical inputs. A device whose memory is not host-addressable
+** byte-identical inputs. A matmul's weight (src0 of MUL_MAT and MUL_MAT_ID)
+** carries SLM_TENSOR_WEIGHT, as a model's weights do in the runtime. A device whose memory is not host-addressable
 ** (no SLM_DEVICE_FLAG_HOST_MEMORY: buffer_alloc gives no base, tensors
 ** carry data == NULL) gets a host shadow of each buffer: uploaded with
 ** buffer_write before a graph runs, its destinations downloaded with
@@ -30,23 +31,26 @@
 ** Outputs are compared with the normalised mean squared error
 **     nmse = sum((device - ref)^2) / sum(ref^2)
 ** within the bound of the op and dtype, from one table (conform_bounds()),
-** with two columns. "strict" holds CPU plugins (a CPU device with host
+** with three columns. "strict" holds CPU plugins (a CPU device with host
 ** memory, not emulated; and any device run with CONFORM_STRICT): they sum
 ** in other orders than the reference but use accurate exp, tanh, sin and
-** cos. "approx" holds every other device (GPUs, NPUs, lavapipe: their exp,
-** sin and cos are approximations, e.g. Vulkan's exp is good to 3 + 2|x| ulp
-** and its sin to 2^-11 absolute):
+** cos. "approx" holds every other device but NPUs (GPUs, lavapipe: their
+** exp, sin and cos are approximations, e.g. Vulkan's exp is good to
+** 3 + 2|x| ulp and its sin to 2^-11 absolute). "npu" holds devices of kind
+** SLM_DEVICE_NPU: approx, and matmuls in an NPU's arithmetic (below).
 **
-**   op                               weight / source dtype   strict  approx
-**   ADD MUL DIV SCALE                f32                     1e-10   1e-10
-**   RMS_NORM SUM_ROWS                f32                     1e-10   1e-10
-**   SILU GELU TANH SWIGLU GEGLU      f32                     1e-10   1e-5
-**   SOFTMAX ROPE                     f32                     1e-6    1e-5
-**   MUL_MAT MUL_MAT_ID               f32 f16 bf16            1e-10   1e-10
-**   MUL_MAT MUL_MAT_ID               q4_0 q8_0 q4_K q6_K     1e-9    1e-9
+**   op                          weight / source dtype  strict  approx  npu
+**   ADD MUL DIV SCALE           f32                    1e-10   1e-10   1e-10
+**   RMS_NORM SUM_ROWS           f32                    1e-10   1e-10   1e-10
+**   SILU GELU TANH SWIGLU GEGLU f32                    1e-10   1e-5    1e-5
+**   SOFTMAX ROPE                f32                    1e-6    1e-5    1e-5
+**   MUL_MAT MUL_MAT_ID          f32                    1e-10   1e-10   5e-6
+**   MUL_MAT MUL_MAT_ID          f16                    1e-10   1e-10   2e-6
+**   MUL_MAT MUL_MAT_ID          bf16                   1e-10   1e-10   1e-4
+**   MUL_MAT MUL_MAT_ID          q4_0 q8_0 q4_K q6_K    1e-9    1e-9    2e-3
 **   a chain of nodes ending in quantised matmuls ("graph chain")
-**                                    q4_0 q8_0 q4_K q6_K     5e-4    5e-4
-**   GET_ROWS SET_ROWS COPY ARGSORT TOP_K  all                exact   exact
+**                               q4_0 q8_0 q4_K q6_K    5e-4    5e-4    4e-3
+**   GET_ROWS SET_ROWS COPY ARGSORT TOP_K  all          exact   exact   exact
 **
 ** Why these numbers. A float sum of K terms in another order moves the
 ** result by about sqrt(K) ulp, a relative 2e-6 for K = 1024: nmse ~ 1e-12,
@@ -66,6 +70,48 @@
 ** plugin that does exactly that), so 1e-9 passes every correct order of
 ** summation and fails a single wrong quant. In a chain the inputs of a matmul
 ** already differ in their last bits and may move a quant: 5e-4.
+**
+** The npu column. An NPU matmul takes F16 activations (or int8/int4 with
+** scales) and F16 or int8/int4 weights, accumulates in float and may round
+** its output to F16; it does not quantise activations to Q8_0 / Q8_K
+** blocks as graph.h's reference does. Each bound is 20x the error such a
+** device is expected to have against the reference: 10x, times 2 for the
+** scatter of an nmse measured over as few as 16 outputs. The sources, with
+** u = 2^-11, F16's unit roundoff: rounding a value to F16 makes a relative
+** error of variance at most u^2/3 = 8e-8 (2^-20/24 = 4e-8 for mantissas
+** spread evenly, as the random inputs here have), and in a dot product of
+** independent terms the relative variances of its operands add up to the
+** nmse of the result.
+**   f32 weights: the NPU rounds both operands and perhaps its output, the
+**       reference none: 3 u^2/3 = 2.4e-7; bound 5e-6.
+**   f16 weights: the reference rounds x to F16 too (graph.h), so only the
+**       output's rounding and the order of the sum remain: u^2/3 = 8e-8;
+**       bound 2e-6.
+**   bf16 weights (exact in F16 at these magnitudes): the reference rounds
+**       x to BF16 (u = 2^-8), the NPU to F16: (2^-8)^2/3 = 5.1e-6; bound
+**       1e-4.
+**   quantised weights: the reference's own activation quantisation, step
+**       d = amax / 127 per block: (d^2/12) / mean(x^2) = 1.55e-5 for x
+**       uniform in [-1, 1] (Q8_0 and Q8_K alike), plus a requantisation of
+**       the weights to int8 per output channel, if the NPU does one: its
+**       step is the row's max|w| / 127, (step^2/12) / mean(w^2) = 1.5e-5 for
+**       uniform rows and up to 7.5e-5 for the rows of random blocks here,
+**       whose scales differ by 10x (Q4_0 -> int4 and Q8_0 -> int8 in groups
+**       of 32 with the blocks' scales are lossless: 0). Together <= 1e-4;
+**       bound 2e-3. An NPU that quantises F32/F16/BF16 weights to int8
+**       (1.5e-5 here) fails the float rows: such weights stay F16.
+**   graph chain: two such matmuls in a row (the second's input already
+**       off by the first's error), <= 2e-4; bound 4e-3.
+**   Measured with a model of such a device (npu_weights.c's conversions,
+**   F16 activations, float sums) over the matmul shapes here, as one nmse
+**   per dtype: f32 6.4e-8 (9.9e-8 with an F16 output), f16 0 (4.2e-8), bf16
+**   2.3e-6, q4_0 and q8_0 1.4e-5 (lossless blocks or F16) and 4.7e-5 (int8
+**   per channel), q4_K and q6_K 1.3e-5 to 1.6e-5 (F16) and 7.5e-5 (int8 per
+**   channel); the worst single check of tests/plugins/partial_plugin.c's
+**   NPU variant: f32 2.9e-7, q8_0 2.1e-5.
+**   Where graph.h makes a quantised matmul's output NaN (an infinite or NaN
+**   activation gives its Q8 block a NaN scale), an NPU, which does not
+**   quantise activations, may give an infinity: the npu column takes either.
 ** Beyond the elements, every other byte of a destination buffer must be
 ** what the reference left there (both start from the same bytes). NaN never
 ** passes, except where graph.h makes both NaN (non-finite activations of a
@@ -85,9 +131,11 @@
 /* Which column of the bounds a run is held to. */
 typedef enum ConformColumn {
     CONFORM_AUTO = 0,      /* strict for a CPU plugin's device (kind CPU,
-                              host memory, not emulated), approx else */
+                              host memory, not emulated), npu for a device
+                              of kind NPU, approx else */
     CONFORM_STRICT = 1,
-    CONFORM_APPROX = 2
+    CONFORM_APPROX = 2,
+    CONFORM_NPU = 3
 } ConformColumn;
 
 /* One device to check, and how. */
@@ -125,6 +173,11 @@ typedef struct ConformOptions {
     /* (optional) Every log line of the plugins under test, with the
     ** plugin's name. */
     void (*log)(const char *plugin, int level, const char *msg);
+    /* (optional) Config of the plugins under test (never the reference):
+    ** "NAME.KEY=VALUE" strings, NAME a descriptor name; config_get of
+    ** plugin NAME answers VALUE for KEY. */
+    const char *const *config;
+    int n_config;
 } ConformOptions;
 
 /* Load the reference and every run's plugin and probe them. 0 on success;
@@ -151,6 +204,9 @@ const slm_device_info_t *conform_device(int r);
 
 /* The column run r is held to (CONFORM_AUTO resolved by its device). */
 ConformColumn conform_column(int r);
+
+/* "strict", "approx", "npu" ("auto" for CONFORM_AUTO). Static. */
+const char *conform_column_name(ConformColumn c);
 
 /* "cpu-avx512:0 vnni=off" for run r: its plugin, device and what it turns
 ** off. Static storage of the engine, valid until the next setup. */
@@ -192,6 +248,7 @@ typedef struct ConformBound {
                               the weight's for matmuls, the source's else */
     double strict;         /* nmse bound, or CONFORM_EXACT */
     double approx;
+    double npu;
 } ConformBound;
 
 /* The op of the bound of a chain of nodes (key "graph chain"). */

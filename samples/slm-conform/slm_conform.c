@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <slm/slm.h>
 
@@ -46,10 +47,15 @@ static void usage(FILE *f)
         "  --group G           run only this group of checks (repeatable; --list)\n"
         "  --require-full      a node the device refuses is a failure, not\n"
         "                      \"unsupported\"\n"
-        "  --strict            hold every device to the strict bounds (default:\n"
-        "                      strict for CPU devices with host memory, approx for\n"
-        "                      GPUs, NPUs and emulations, whose exp, sin and cos\n"
-        "                      are approximations)\n"
+        "  --column C          hold every device to the bounds of column C: strict,\n"
+        "                      approx or npu (default: strict for CPU devices with\n"
+        "                      host memory, npu for NPUs, which compute matmuls in\n"
+        "                      F16 or int8, approx for GPUs and emulations, whose\n"
+        "                      exp, sin and cos are approximations; --list shows\n"
+        "                      the table)\n"
+        "  --strict            the same as --column strict\n"
+        "  --set NAME.KEY=VAL  give plugin NAME config key KEY (as [backend.NAME]\n"
+        "                      KEY = VAL in slm.ini; repeatable)\n"
         "  --json              print the results as one JSON document\n"
         "  --list              print the groups and the bounds table, run nothing\n"
         "  -v, --verbose       the plugins' log lines to stderr\n"
@@ -71,7 +77,10 @@ typedef struct Args {
     int n_threads;
     const char *groups[MAX_ARGS];
     int n_groups;
-    bool json, list, strict, require_full, verbose;
+    const char *sets[MAX_ARGS];    /* --set NAME.KEY=VALUE */
+    int n_sets;
+    bool json, list, require_full, verbose;
+    ConformColumn column;          /* CONFORM_AUTO unless --column/--strict */
 } Args;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -111,7 +120,7 @@ static int parse_args(int argc, char **argv, Args *a)
     a->threads[0] = 0;
     a->n_threads = 1;
     static const char *const with_value[] = {"--backend-dir", "--plugin", "--threads",
-                                             "--group"};
+                                             "--group", "--column", "--set"};
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         bool more = i + 1 < argc;
@@ -126,7 +135,25 @@ static int parse_args(int argc, char **argv, Args *a)
         } else if (strcmp(s, "--list") == 0) {
             a->list = true;
         } else if (strcmp(s, "--strict") == 0) {
-            a->strict = true;
+            a->column = CONFORM_STRICT;
+        } else if (strcmp(s, "--column") == 0) {
+            const char *c = argv[++i];
+            if (strcmp(c, "strict") == 0)
+                a->column = CONFORM_STRICT;
+            else if (strcmp(c, "approx") == 0)
+                a->column = CONFORM_APPROX;
+            else if (strcmp(c, "npu") == 0)
+                a->column = CONFORM_NPU;
+            else
+                return usage_error("--column %s: expected strict, approx or npu", c);
+        } else if (strcmp(s, "--set") == 0) {
+            const char *v = argv[++i], *dot = strchr(v, '.'), *eq = strchr(v, '=');
+            if (!dot || dot == v || !eq || eq < dot + 2 || eq[1] == '\0' ||
+                memchr(v, '\n', strlen(v)))
+                return usage_error("--set %s: expected NAME.KEY=VALUE", v);
+            if (a->n_sets == MAX_ARGS)
+                return usage_error("more than 64 settings: %s", v);
+            a->sets[a->n_sets++] = v;
         } else if (strcmp(s, "--require-full") == 0) {
             a->require_full = true;
         } else if (strcmp(s, "-v") == 0 || strcmp(s, "--verbose") == 0) {
@@ -232,11 +259,35 @@ static void print_json_str(const char *s)
     putchar('"');
 }
 
-/* Ask libslm's loader about `paths` (files or folders), with no config and
-** no other plugins; collect what it took and report what it refused.
-** `skip`: a real path not to check (the reference). 0, or 2 when no
-** runtime could be created. */
-static int find_plugins(const char *const *paths, uint32_t n, const char *skip, Plugins *out)
+/* The --set settings as an slm.ini in a temporary file, so that the
+** loader's probe sees the config the checks run with (and refuses a key
+** the plugin does not declare). The path goes in buf; false on failure. */
+static bool write_settings(const Args *a, char *buf, size_t cap)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(buf, cap, "%s/slm-conform-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(buf);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        fprintf(stderr, "slm-conform: cannot write the --set settings to %s\n", buf);
+        return false;
+    }
+    for (int i = 0; i < a->n_sets; i++) {
+        const char *v = a->sets[i], *dot = strchr(v, '.'), *eq = strchr(v, '=');
+        fprintf(f, "[backend.%.*s]\n%.*s = %s\n", (int)(dot - v), v,
+                (int)(eq - dot - 1), dot + 1, eq + 1);
+    }
+    return fclose(f) == 0;
+}
+
+/* Ask libslm's loader about `paths` (files or folders), with no config but
+** the --set settings and no other plugins; collect what it took and report
+** what it refused. `skip`: a real path not to check (the reference). 0, or
+** 2 when no runtime could be created. */
+static int find_plugins(const Args *a, const char *const *paths, uint32_t n,
+                        const char *skip, Plugins *out)
 {
     /* The runtime here only vets files; a forced device order of the
     ** environment must not make it fail. */
@@ -246,8 +297,17 @@ static int find_plugins(const char *const *paths, uint32_t n, const char *skip, 
     o.plugin_paths = paths;
     o.n_plugin_paths = n;
     o.log = quiet_log;
+    char settings[512] = "";
+    if (a->n_sets) {
+        if (!write_settings(a, settings, sizeof settings))
+            return 2;
+        o.config_path = settings;
+    }
     slm_runtime_t *rt;
-    if (slm_runtime_create(&o, &rt) != SLM_OK) {
+    slm_status_t created = slm_runtime_create(&o, &rt);
+    if (settings[0])
+        remove(settings);
+    if (created != SLM_OK) {
         fprintf(stderr, "slm-conform: %s\n", slm_last_error());
         return 2;
     }
@@ -354,6 +414,14 @@ static void tally_row(Tally *t, const Row *r, const slm_device_info_t *d)
     }
 }
 
+/* "1e-10", or "2.5e-06" where one digit would round the bound. */
+static void num_bound(char *out, size_t n, double b)
+{
+    snprintf(out, n, "%.0e", b);
+    if (strtod(out, NULL) != b)
+        snprintf(out, n, "%.1e", b);
+}
+
 static void fmt_bound(char *out, size_t n, double b)
 {
     if (b == CONFORM_EXACT)
@@ -361,7 +429,7 @@ static void fmt_bound(char *out, size_t n, double b)
     else if (b == CONFORM_NO_BOUND)
         snprintf(out, n, "-");
     else
-        snprintf(out, n, "%.0e", b);
+        num_bound(out, n, b);
 }
 
 static void fmt_worst(char *out, size_t n, const Row *r)
@@ -393,7 +461,7 @@ static void print_text_device(int r, const Row *rows, int n)
     printf("  device  %s, %s; %s bounds\n", slm_device_kind_name(d->kind),
            d->flags & SLM_DEVICE_FLAG_HOST_MEMORY ? "host memory"
                                                   : "device memory (buffer_write/buffer_read)",
-           conform_column(r) == CONFORM_APPROX ? "approx" : "strict");
+           conform_column_name(conform_column(r)));
     printf("  %-22s %-12s %7s  %-11s %s\n", "op / dtype", "result", "checks", "worst nmse",
            "bound");
     Tally t = {0};
@@ -506,15 +574,18 @@ static void print_json_bound(double b)
 {
     if (b == CONFORM_EXACT)
         printf("\"exact\"");
-    else
-        printf("%.0e", b);
+    else {
+        char num[32];
+        num_bound(num, sizeof num, b);
+        printf("%s", num);
+    }
 }
 
 static int print_list(bool json)
 {
     const ConformBound *b;
     int n = conform_bounds(&b);
-    char dt[96], s[16], a[16];
+    char dt[96], s[16], a[16], np[16];
     if (json) {
         printf("{\"groups\": [");
         for (int i = 0; conform_group(i); i++)
@@ -528,6 +599,8 @@ static int print_list(bool json)
             print_json_bound(b[i].strict);
             printf(", \"approx\": ");
             print_json_bound(b[i].approx);
+            printf(", \"npu\": ");
+            print_json_bound(b[i].npu);
             printf("}");
         }
         printf("\n]}\n");
@@ -537,13 +610,15 @@ static int print_list(bool json)
     for (int i = 0; conform_group(i); i++)
         printf(" %s", conform_group(i));
     printf("\n\nbounds on nmse = sum((device - ref)^2) / sum(ref^2); exact: identical bytes\n"
-           "(strict: CPU devices with host memory, and --strict; approx: the others)\n");
-    printf("  %-12s %-20s %-7s %s\n", "op", "dtypes", "strict", "approx");
+           "(strict: CPU devices with host memory; npu: NPU devices; approx: the\n"
+           "others; --column chooses one for every device)\n");
+    printf("  %-12s %-20s %-7s %-7s %s\n", "op", "dtypes", "strict", "approx", "npu");
     for (int i = 0; i < n; i++) {
         dtype_list(dt, sizeof dt, b[i].dtypes);
         fmt_bound(s, sizeof s, b[i].strict);
         fmt_bound(a, sizeof a, b[i].approx);
-        printf("  %-12s %-20s %-7s %s\n", bound_op_name(b[i].op), dt, s, a);
+        fmt_bound(np, sizeof np, b[i].npu);
+        printf("  %-12s %-20s %-7s %-7s %s\n", bound_op_name(b[i].op), dt, s, a, np);
     }
     return 0;
 }
@@ -616,7 +691,7 @@ static void print_json(const Args *a, const char *reference, const Plugins *pl, 
                "\"full_coverage\": %s,\n    \"rows\": ",
                slm_device_kind_name(d->kind),
                d->flags & SLM_DEVICE_FLAG_HOST_MEMORY ? "true" : "false",
-               conform_column(r) == CONFORM_APPROX ? "approx" : "strict",
+               conform_column_name(conform_column(r)),
                a->require_full ? "true" : "false");
         print_json_rows(rows, n, d, &t);
         printf(",\n    ");
@@ -684,7 +759,7 @@ static int run_checks(const Args *a, const char *dir, const char *reference,
                 .plugin = pl->found[i].path,
                 .device = d,
                 .full_coverage = a->require_full,
-                .column = a->strict ? CONFORM_STRICT : CONFORM_AUTO,
+                .column = a->column,
             };
     }
     if (n_runs > 0) {
@@ -696,6 +771,8 @@ static int run_checks(const Args *a, const char *dir, const char *reference,
             .n_threads = a->n_threads,
             .report = report_line,
             .log = plugin_log,
+            .config = a->sets,
+            .n_config = a->n_sets,
         };
         if (conform_setup(&o) != 0)
             return 2;
@@ -754,7 +831,7 @@ int main(int argc, char **argv)
         paths[n_paths++] = dir;
     Plugins pl = {0};
     if (st == 0)
-        st = find_plugins(paths, n_paths, a.n_plugins ? NULL : reference, &pl);
+        st = find_plugins(&a, paths, n_paths, a.n_plugins ? NULL : reference, &pl);
     if (st == 0)
         st = run_checks(&a, dir, reference, &pl);
     plugins_free(&pl);

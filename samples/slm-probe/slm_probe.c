@@ -25,7 +25,10 @@ static void usage(FILE *f)
         "  --model FILE       also describe this GGUF model: architecture, parameters\n"
         "                     (total, and active per token for mixtures of experts),\n"
         "                     tensor types, memory needed at the default context, and\n"
-        "                     which device would run which ops of a decoding step\n"
+        "                     which device would run which ops of a decoding step and\n"
+        "                     of a prompt batch\n"
+        "  --batch N          tokens of that prompt batch (default 128, at most the\n"
+        "                     context)\n"
         "  --json             print the same as JSON\n"
         "  --plugin PATH      load this plugin file or folder first (repeatable)\n"
         "  --only             load only --plugin paths (no SLM_PLUGIN_PATH, no\n"
@@ -142,6 +145,9 @@ static void print_text(const slm_runtime_t *rt)
                    p->n_devices == 1 ? "" : "s");
             if (p->description[0])
                 printf("           %s\n", p->description);
+            /* What the plugin said while finding nothing (slm/backend.h) */
+            if (p->n_devices == 0 && p->reason[0])
+                printf("           0 devices: %s\n", p->reason);
         } else if (p->state == SLM_PLUGIN_SKIPPED) {
             printf("  skipped  %s\n", p->name[0] ? p->name : "-");
             printf("           why: %s\n", p->reason);
@@ -335,35 +341,51 @@ static void print_json(const slm_runtime_t *rt)
 /* slm_session_opts_t.n_ctx 0 means the model's context, at most this. */
 #define DEFAULT_CTX 4096u
 
+#define DEFAULT_BATCH 128u
+
+/* Nodes per (device, op) of one forward pass of n_tokens tokens. */
+typedef struct placement {
+    uint32_t n_tokens;
+    slm_placement_t *v;
+    uint32_t n;
+    char error[512];               /* "" when placed */
+} placement_t;
+
 /* What --model reports, gathered once for either format. */
 typedef struct model_report {
     const slm_model_info_t *info;
     uint32_t n_ctx;                /* context a default session gets */
     uint64_t kv_bytes;             /* its KV cache */
-    slm_placement_t *placement;    /* a decoding step's nodes per device, op */
-    uint32_t n_placement;
-    const char *placement_error;   /* NULL when placed */
+    placement_t step;              /* a one-token decoding step */
+    placement_t batch;             /* a prompt batch of --batch tokens */
 } model_report_t;
 
-static void gather_model(const slm_runtime_t *rt, slm_model_t *m, model_report_t *r)
+static void place(const slm_runtime_t *rt, slm_model_t *m, uint32_t n_tokens,
+                  placement_t *p)
 {
-    static char error[512];
+    uint32_t cap = slm_runtime_device_count(rt) * SLM_OP_COUNT;
+    p->n_tokens = n_tokens;
+    p->v = calloc(cap ? cap : 1, sizeof *p->v);
+    if (!p->v) {
+        snprintf(p->error, sizeof p->error, "out of memory");
+        return;
+    }
+    if (slm_model_placement_batch(m, n_tokens, p->v, cap, &p->n) != SLM_OK) {
+        snprintf(p->error, sizeof p->error, "%s", slm_last_error());
+        p->n = 0;
+    }
+}
+
+static void gather_model(const slm_runtime_t *rt, slm_model_t *m, uint32_t batch,
+                         model_report_t *r)
+{
     memset(r, 0, sizeof *r);
     r->info = slm_model_info(m);
     r->n_ctx = r->info->n_ctx_train && r->info->n_ctx_train < DEFAULT_CTX
                    ? r->info->n_ctx_train : DEFAULT_CTX;
     r->kv_bytes = r->info->kv_bytes_per_token * r->n_ctx;
-    uint32_t cap = slm_runtime_device_count(rt) * SLM_OP_COUNT;
-    r->placement = calloc(cap ? cap : 1, sizeof *r->placement);
-    if (!r->placement) {
-        r->placement_error = "out of memory";
-        return;
-    }
-    if (slm_model_placement(m, r->placement, cap, &r->n_placement) != SLM_OK) {
-        snprintf(error, sizeof error, "%s", slm_last_error());
-        r->placement_error = error;
-        r->n_placement = 0;
-    }
+    place(rt, m, 1, &r->step);
+    place(rt, m, batch < r->n_ctx ? batch : r->n_ctx, &r->batch);
 }
 
 /* 1234567 -> "1.2 M". */
@@ -379,13 +401,45 @@ static void human_count(char *out, size_t n, uint64_t count)
     snprintf(out, n, u ? "%.1f%s" : "%.0f%s", v, units[u]);
 }
 
-static uint32_t placed_nodes(const model_report_t *r, const char *device)
+static uint32_t placed_nodes(const placement_t *p, const char *device)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < r->n_placement; i++)
-        if (!device || !strcmp(r->placement[i].device, device))
-            n += r->placement[i].n_nodes;
+    for (uint32_t i = 0; i < p->n; i++)
+        if (!device || !strcmp(p->v[i].device, device))
+            n += p->v[i].n_nodes;
     return n;
+}
+
+/* "placement  a one-token decoding step, N nodes:" then a line per device. */
+static void print_placement_text(const placement_t *p)
+{
+    char what[64];
+    if (p->n_tokens == 1)
+        snprintf(what, sizeof what, "a one-token decoding step");
+    else
+        snprintf(what, sizeof what, "a %u-token prompt batch", p->n_tokens);
+    if (p->error[0]) {
+        printf("  %-12s %s cannot be placed: %s\n", "placement", what, p->error);
+        return;
+    }
+    printf("  %-12s %s, %u nodes:\n", "placement", what, placed_nodes(p, NULL));
+    for (uint32_t i = 0; i < p->n; i++) {
+        const char *dev = p->v[i].device;
+        if (i && !strcmp(p->v[i - 1].device, dev))
+            continue;
+        char names[SLM_OP_COUNT + 1][40];
+        const char *words[SLM_OP_COUNT + 1];
+        snprintf(names[0], sizeof names[0], "%u nodes:", placed_nodes(p, dev));
+        words[0] = names[0];
+        int n = 1;
+        for (uint32_t j = i; j < p->n && !strcmp(p->v[j].device, dev); j++) {
+            snprintf(names[n], sizeof names[n], "%s:%u", slm_op_name(p->v[j].op),
+                     p->v[j].n_nodes);
+            words[n] = names[n];
+            n++;
+        }
+        wrapped(dev, words, n);
+    }
 }
 
 static void print_model_text(const model_report_t *r)
@@ -418,28 +472,20 @@ static void print_model_text(const model_report_t *r)
     human_bytes(c, sizeof c, in->n_bytes + r->kv_bytes);
     printf("\n  %-12s %s weights + %s KV cache (%u-token context) = %s\n", "memory", a, b,
            r->n_ctx, c);
-    if (r->placement_error) {
-        printf("  %-12s cannot be placed: %s\n", "placement", r->placement_error);
-        return;
+    print_placement_text(&r->step);
+    print_placement_text(&r->batch);
+}
+
+static void print_placement_json(const placement_t *p)
+{
+    printf("[");
+    for (uint32_t i = 0; i < p->n; i++) {
+        printf("%s\n      {", i ? "," : "");
+        json_kv_str("device", p->v[i].device, 1);
+        json_kv_str("op", slm_op_name(p->v[i].op), 1);
+        printf("\"nodes\": %u}", p->v[i].n_nodes);
     }
-    printf("  %-12s a one-token decoding step, %u nodes:\n", "placement", placed_nodes(r, NULL));
-    for (uint32_t i = 0; i < r->n_placement; i++) {
-        const char *dev = r->placement[i].device;
-        if (i && !strcmp(r->placement[i - 1].device, dev))
-            continue;
-        char names[SLM_OP_COUNT + 1][40];
-        const char *words[SLM_OP_COUNT + 1];
-        snprintf(names[0], sizeof names[0], "%u nodes:", placed_nodes(r, dev));
-        words[0] = names[0];
-        int n = 1;
-        for (uint32_t j = i; j < r->n_placement && !strcmp(r->placement[j].device, dev); j++) {
-            snprintf(names[n], sizeof names[n], "%s:%u", slm_op_name(r->placement[j].op),
-                     r->placement[j].n_nodes);
-            words[n] = names[n];
-            n++;
-        }
-        wrapped(dev, words, n);
-    }
+    printf("\n    ]");
 }
 
 static void print_model_json(const model_report_t *r)
@@ -466,18 +512,21 @@ static void print_model_json(const model_report_t *r)
            "\"memory_bytes\": %llu,", (unsigned long long)in->n_bytes, r->n_ctx,
            (unsigned long long)r->kv_bytes, (unsigned long long)(in->n_bytes + r->kv_bytes));
     printf("\n    \"placement_error\": ");
-    if (r->placement_error)
-        json_str(r->placement_error);
+    if (r->step.error[0])
+        json_str(r->step.error);
     else
         fputs("null", stdout);
-    printf(",\n    \"placement\": [");
-    for (uint32_t i = 0; i < r->n_placement; i++) {
-        printf("%s\n      {", i ? "," : "");
-        json_kv_str("device", r->placement[i].device, 1);
-        json_kv_str("op", slm_op_name(r->placement[i].op), 1);
-        printf("\"nodes\": %u}", r->placement[i].n_nodes);
-    }
-    printf("\n    ]\n  }");
+    printf(",\n    \"placement\": ");
+    print_placement_json(&r->step);
+    /* The same for a prompt batch; "error" as placement_error. */
+    printf(",\n    \"placement_batch\": {\"n_tokens\": %u, \"error\": ", r->batch.n_tokens);
+    if (r->batch.error[0])
+        json_str(r->batch.error);
+    else
+        fputs("null", stdout);
+    printf(", \"entries\": ");
+    print_placement_json(&r->batch);
+    printf("}\n  }");
 }
 
 /* ------------------------------------------------------------------ main */
@@ -496,6 +545,7 @@ int main(int argc, char **argv)
     uint32_t n_plugins = 0;
     int json = 0;
     const char *model_path = NULL;
+    uint32_t batch = DEFAULT_BATCH;
 
     opts.log = log_to_stderr;
     for (int i = 1; i < argc; i++) {
@@ -505,6 +555,15 @@ int main(int argc, char **argv)
             json = 1;
         } else if (!strcmp(a, "--model") && has_value) {
             model_path = argv[++i];
+        } else if (!strcmp(a, "--batch") && has_value) {
+            char *end;
+            unsigned long v = strtoul(argv[++i], &end, 10);
+            if (*end || end == argv[i] || v == 0 || v > UINT32_MAX || argv[i][0] == '-') {
+                fprintf(stderr, "slm-probe: --batch '%s': expected a number of tokens >= 1\n",
+                        argv[i]);
+                return 1;
+            }
+            batch = (uint32_t)v;
         } else if (!strcmp(a, "--plugin") && has_value) {
             if (n_plugins == MAX_PLUGIN_ARGS) {
                 fprintf(stderr, "slm-probe: at most %d --plugin options\n", MAX_PLUGIN_ARGS);
@@ -547,7 +606,7 @@ int main(int argc, char **argv)
             slm_runtime_destroy(rt);
             return 1;
         }
-        gather_model(rt, model, &report);
+        gather_model(rt, model, batch, &report);
     }
     if (json) {
         print_json(rt);
@@ -561,9 +620,10 @@ int main(int argc, char **argv)
     }
 
     const slm_device_desc_t *first = slm_runtime_device(rt, 0);
-    int usable = first && first->enabled && (!model || !report.placement_error);
-    if (model)
-        free(report.placement);
+    int usable = first && first->enabled &&
+                 (!model || (!report.step.error[0] && !report.batch.error[0]));
+    free(report.step.v);
+    free(report.batch.v);
     slm_model_close(model);
     slm_runtime_destroy(rt);
     return usable ? 0 : 2;

@@ -20,6 +20,11 @@
 **   PARTIAL_SKEW_ADD      ADD is off by a relative 1e-4
 **   PARTIAL_SKEW_QUANT    one activation quant of every Q8_0 matmul is off
 **                         by one (element 0 of row 0)
+**   PARTIAL_NPU           a device of kind NPU computing as one does: only
+**                         MUL_MAT whose weight is SLM_TENSOR_WEIGHT, with
+**                         activations and F32 weights rounded to F16, Q8_0
+**                         weights dequantised (no Q8_0 activations), sums
+**                         in float and outputs rounded to F16
 */
 #include <math.h>
 #include <stdio.h>
@@ -58,7 +63,10 @@ static slm_status_t partial_probe(slm_device_info_t *infos, uint32_t capacity,
     if (capacity < 1)
         return SLM_OK;
     slm_device_info_t *info = &infos[0];
-#ifdef PARTIAL_REMOTE
+#if defined(PARTIAL_NPU)
+    info->kind = SLM_DEVICE_NPU;
+    info->flags = SLM_DEVICE_FLAG_HOST_MEMORY;
+#elif defined(PARTIAL_REMOTE)
     info->kind = SLM_DEVICE_GPU;
     info->flags = 0;
 #else
@@ -182,6 +190,10 @@ static bool partial_supports(void *device, const slm_node_t *node)
     const slm_tensor_t *a = node->src[0], *b = node->src[1], *y = node->dst;
     if (!dense(y, SLM_DTYPE_F32) || !a || node->src[2] || node->src[3])
         return false;
+#ifdef PARTIAL_NPU
+    if (node->op != SLM_OP_MUL_MAT || !(a->flags & SLM_TENSOR_WEIGHT))
+        return false;
+#endif
     switch (node->op) {
     case SLM_OP_ADD:
     case SLM_OP_MUL:
@@ -231,9 +243,40 @@ static void quantize_q8_0(const float *x, int64_t k, slm_block_q8_0 *out)
     }
 }
 
+#ifdef PARTIAL_NPU
+static float f16(float v)
+{
+    return slm_f16_to_f32(slm_f32_to_f16(v));
+}
+
+/* An NPU's dot: F16 operands (Q8_0 weights dequantised), a float sum, an
+** F16 result. */
+static float dot_row_npu(const slm_tensor_t *w, const unsigned char *row, const float *x)
+{
+    float acc = 0.0f;
+    for (int64_t i = 0; i < w->ne[0]; i++) {
+        float wi;
+        if (w->dtype == SLM_DTYPE_F32) {
+            memcpy(&wi, row + 4 * i, 4);
+            wi = f16(wi);
+        } else {
+            slm_block_q8_0 blk;
+            memcpy(&blk, row + (size_t)(i / SLM_QK8_0) * sizeof blk, sizeof blk);
+            wi = slm_f16_to_f32(blk.d) * (float)blk.qs[i % SLM_QK8_0];
+        }
+        acc += wi * f16(x[i]);
+    }
+    return f16(acc);
+}
+#endif
+
 static float dot_row(const slm_tensor_t *w, const unsigned char *row, const float *x,
                      const slm_block_q8_0 *xq)
 {
+#ifdef PARTIAL_NPU
+    (void)xq;
+    return dot_row_npu(w, row, x);
+#endif
     if (w->dtype == SLM_DTYPE_F32) {
         const float *wf = (const float *)row;
         double acc = 0.0;
