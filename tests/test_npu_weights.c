@@ -456,6 +456,37 @@ static void test_refusals(void **state)
     npu_weights_free(&w);
 }
 
+/* npu_act_row against graph.h's activation rules, worked by hand. */
+static void test_act_row(void **state)
+{
+    (void)state;
+    /* Q8_0: amax 254 gives d = 2 (exact in f16), x / d rounded half away
+    ** from zero: 3 -> 1.5 -> 2 -> 4, -5 -> -2.5 -> -3 -> -6, 0.9 -> 0 */
+    float x[32] = {254.0f, 3.0f, -5.0f, 0.9f};
+    npu_act_row(SLM_DTYPE_Q4_0, x, 32);
+    assert_true(x[0] == 254.0f && x[1] == 4.0f && x[2] == -6.0f && x[3] == 0.0f);
+    /* Q8_K: the first element of largest magnitude m = -254 gives
+    ** iscale = 0.5, d = 2; rint(0.5 * 3) = 2 (ties to even), rint(2.5) = 2 */
+    float k[256] = {0};
+    k[7] = -254.0f;
+    k[8] = 3.0f;
+    k[9] = 5.0f;
+    k[10] = 254.0f; /* same magnitude, later: m stays -254 */
+    npu_act_row(SLM_DTYPE_Q6_K, k, 256);
+    assert_true(k[7] == -254.0f && k[8] == 4.0f && k[9] == 4.0f && k[10] == 254.0f);
+    /* BF16: 1 + 2^-9 rounds to 1 (ties to even would too; it is below) */
+    float b[2] = {1.0f + 1.0f / 512.0f, 1.0f + 3.0f / 256.0f};
+    npu_act_row(SLM_DTYPE_BF16, b, 2);
+    assert_true(b[0] == 1.0f && b[1] == 1.0f + 4.0f / 256.0f);
+    /* a non-finite block is NaN throughout; F32 weights leave x alone */
+    float n[32] = {1.0f, INFINITY};
+    npu_act_row(SLM_DTYPE_Q8_0, n, 32);
+    assert_true(isnan(n[0]) && isnan(n[31]));
+    float f[2] = {0.1f, -3.3f};
+    npu_act_row(SLM_DTYPE_F32, f, 2);
+    assert_true(f[0] == 0.1f && f[1] == -3.3f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_int8_channel_gaussian),
         cmocka_unit_test(test_requant_k_types),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_act_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

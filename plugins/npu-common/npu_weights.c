@@ -6,7 +6,9 @@
 */
 #include "npu_weights.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,4 +353,91 @@ const char *npu_wformat_describe(const npu_weights_t *w, char *buf, size_t len)
     else
         snprintf(buf, len, "%s/%lld", base, (long long)w->group);
     return buf;
+}
+
+/* ----------------------------------------------------------- activations */
+
+/*
+** The NPUs multiply float16, while graph.h defines MUL_MAT with the
+** activations first converted to the weight's activation type. Doing that
+** conversion on the CPU (O(M K) against the NPU's O(M K N)) and sending the
+** dequantised values leaves only the float16 rounding and the order of the
+** sum between a shim and the reference; without it a mixture of experts
+** turns the difference into other experts chosen.
+*/
+static bool block_finite(const float *x, int n)
+{
+    for (int j = 0; j < n; j++)
+        if (!isfinite(x[j]))
+            return false;
+    return true;
+}
+
+/* One Q8_0 block, dequantised in place: d = amax / 127 kept as f16, q =
+** roundf(x / d) with 1 / d from the float d; a non-finite block is NaN. */
+static void act_q8_0(float *x)
+{
+    if (!block_finite(x, SLM_QK8_0)) {
+        for (int j = 0; j < SLM_QK8_0; j++)
+            x[j] = NAN;
+        return;
+    }
+    float amax = 0.0f;
+    for (int j = 0; j < SLM_QK8_0; j++)
+        amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+    float d = amax / 127.0f;
+    float id = d >= FLT_MIN ? 1.0f / d : 0.0f;
+    float da = slm_f16_to_f32(slm_f32_to_f16(d));
+    for (int j = 0; j < SLM_QK8_0; j++)
+        x[j] = da * roundf(x[j] * id);
+}
+
+/* One Q8_K block, dequantised in place: m the first element of largest
+** magnitude, iscale = -127 / m, q = min(127, rint(iscale x)), d = 1 /
+** iscale; zero when iscale is 0 or overflows; NaN when non-finite. */
+static void act_q8_K(float *x)
+{
+    if (!block_finite(x, SLM_QK_K)) {
+        for (int j = 0; j < SLM_QK_K; j++)
+            x[j] = NAN;
+        return;
+    }
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < SLM_QK_K; j++)
+        if (fabsf(x[j]) > amax) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
+    if (!isfinite(iscale) || iscale == 0.0f) {
+        memset(x, 0, SLM_QK_K * sizeof *x);
+        return;
+    }
+    float d = 1.0f / iscale;
+    for (int j = 0; j < SLM_QK_K; j++) {
+        float q = rintf(iscale * x[j]); /* ties to even: the default rounding mode */
+        x[j] = d * (q < 127.0f ? q : 127.0f);
+    }
+}
+
+void npu_act_row(slm_dtype_t wt, float *x, int64_t k)
+{
+    switch (wt) {
+    case SLM_DTYPE_BF16:
+        for (int64_t j = 0; j < k; j++)
+            x[j] = slm_bf16_to_f32(slm_f32_to_bf16(x[j]));
+        break;
+    case SLM_DTYPE_Q4_0:
+    case SLM_DTYPE_Q8_0:
+        for (int64_t j = 0; j < k; j += SLM_QK8_0)
+            act_q8_0(x + j);
+        break;
+    case SLM_DTYPE_Q4_K:
+    case SLM_DTYPE_Q6_K:
+        for (int64_t j = 0; j < k; j += SLM_QK_K)
+            act_q8_K(x + j);
+        break;
+    default:
+        break;
+    }
 }

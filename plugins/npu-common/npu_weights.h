@@ -72,6 +72,14 @@ int npu_weights_convert(const void *src, slm_dtype_t t, int64_t k, int64_t n,
 /* Free what npu_weights_convert allocated and zero *w. NULL is a no-op. */
 void npu_weights_free(npu_weights_t *w);
 
+/* Replace activation row x (k elements, a whole number of the weight's
+** blocks) in place with the values graph.h's MUL_MAT multiplies a weight of
+** dtype t with: Q8_0 blocks of 32 (Q4_0, Q8_0 weights) or Q8_K blocks of
+** 256 (Q4_K, Q6_K) quantised and dequantised, BF16 rounding for BF16; F32
+** and F16 weights leave x alone. A block with a non-finite value becomes
+** NaN, as the reference's results are. */
+void npu_act_row(slm_dtype_t t, float *x, int64_t k);
+
 /* "f16", "int8/32" (group 32), "int8/ch" (per channel), "int4/32". Static
 ** or `buf` storage. */
 const char *npu_wformat_describe(const npu_weights_t *w, char *buf, size_t len);

@@ -351,66 +351,6 @@ static unsigned char *host_of(const slm_tensor_t *t)
     return ((rk_buffer *)t->buffer)->base + t->offset;
 }
 
-/*
-** Activations as MUL_MAT defines them for the weight's type (graph.h): a
-** Q4_0 or Q8_0 weight meets x quantised to Q8_0 blocks of 32, a Q4_K or
-** Q6_K weight x quantised to Q8_K blocks of 256, a BF16 weight x rounded to
-** BF16, by the rules written there; F32 and F16 weights meet x itself. The
-** NPU then takes these values as F16 (q * d rounded once more), so its
-** results stay next to the CPU's: exact F16 activations would be closer to
-** the real product but farther from what the op promises, and a mixture of
-** experts turns that difference into other experts chosen.
-*/
-static void act_values(slm_dtype_t t, const float *x, float *out, int64_t K)
-{
-    switch (t) {
-    case SLM_DTYPE_Q4_0:
-    case SLM_DTYPE_Q8_0:
-        for (int64_t b = 0; b < K; b += 32) {
-            float amax = 0.0f;
-            bool finite = true;
-            for (int j = 0; j < 32; j++) {
-                float a = fabsf(x[b + j]);
-                finite = finite && isfinite(a);
-                amax = a > amax ? a : amax;
-            }
-            float d = amax / 127.0f;
-            float id = d >= FLT_MIN ? 1.0f / d : 0.0f;
-            float dh = finite ? npu_f16_to_f32(npu_f32_to_f16(d)) : NAN;
-            for (int j = 0; j < 32; j++)
-                out[b + j] = finite ? roundf(x[b + j] * id) * dh : NAN;
-        }
-        return;
-    case SLM_DTYPE_Q4_K:
-    case SLM_DTYPE_Q6_K:
-        for (int64_t b = 0; b < K; b += 256) {
-            float amax = 0.0f, mx = 0.0f;
-            bool finite = true;
-            for (int j = 0; j < 256; j++) {
-                float a = fabsf(x[b + j]);
-                finite = finite && isfinite(a);
-                if (a > amax)
-                    amax = a, mx = x[b + j];
-            }
-            float iscale = amax != 0.0f ? -127.0f / mx : 0.0f;
-            bool zero = !isfinite(iscale) || iscale == 0.0f;
-            float d = zero ? 0.0f : 1.0f / iscale;
-            for (int j = 0; j < 256; j++) {
-                float q = zero ? 0.0f : nearbyintf(iscale * x[b + j]);
-                out[b + j] = finite ? (q < 127.0f ? q : 127.0f) * d : NAN;
-            }
-        }
-        return;
-    case SLM_DTYPE_BF16:
-        for (int64_t k = 0; k < K; k++)
-            out[k] = slm_bf16_to_f32(slm_f32_to_bf16(x[k]));
-        return;
-    default:
-        memcpy(out, x, sizeof(float) * (size_t)K);
-        return;
-    }
-}
-
 /* dst rows [m0, m0 + rows) += (or =) one slice's product; `act` holds
 ** those rows' activations, K apart. */
 static slm_status_t run_tile(rk_device *d, rk_weight *w, rk_chunk *ch, const float *act,
@@ -474,9 +414,11 @@ static slm_status_t mul_mat(rk_device *d, uint32_t index, const slm_node_t *node
     float *y = (float *)host_of(node->dst);
     for (int64_t m0 = 0; m0 < M; m0 += RK_M_TILE) {
         int64_t rows = M - m0 < RK_M_TILE ? M - m0 : RK_M_TILE;
-        for (int64_t i = 0; i < rows; i++)
-            act_values(t->dtype, (const float *)(host_of(x) + (size_t)(m0 + i) * x->nb[1]),
-                       d->act + (size_t)(i * K), K);
+        for (int64_t i = 0; i < rows; i++) {
+            float *row = d->act + (size_t)(i * K);
+            memcpy(row, host_of(x) + (size_t)(m0 + i) * x->nb[1], sizeof(float) * (size_t)K);
+            npu_act_row(t->dtype, row, K);
+        }
         for (int i = 0; i < w->n_chunks; i++) {
             s = run_tile(d, w, &w->chunks[i], d->act, y, m0, rows, i == 0, &at);
             if (s != SLM_OK)

@@ -6,6 +6,8 @@
 #     (find_package(slm)) and with its pkg-config Makefile;
 #   - pass slm-conform on both builds, see slm-probe list the plugin, and
 #     generate text with the template running its ops (SLM_BACKEND=template,cpu);
+#   - copy the NPU shims out of the tree and build them; slm-probe lists
+#     them with no device and the reason (no vendor runtime here);
 #   - build docs/examples/stream.c with pkg-config and stream a story.
 #
 # cmake -DSOURCE_DIR=... -DBUILD_DIR=... -DWORK=... -DMODEL=... -DLIBDIR=...
@@ -112,6 +114,28 @@ expect(generate_manifest "${generate_manifest_err}" "on template:0")
 unset(ENV{SLM_BACKEND})
 unset(ENV{XDG_DATA_HOME})
 
+# ---- the NPU shims, copied out of the tree with the source they share and
+# built against the prefix alone. Here no vendor runtime is installed: the
+# installed slm-probe lists each loaded, with no device and the reason.
+file(COPY ${SOURCE_DIR}/plugins/npu-common ${SOURCE_DIR}/plugins/npu-rknn
+     ${SOURCE_DIR}/plugins/npu-qnn DESTINATION ${WORK}/npu)
+foreach(_shim npu-rknn npu-qnn)
+  run(${_shim}_configure ${CMAKE_COMMAND} -S ${WORK}/npu/${_shim} -B ${WORK}/npu/${_shim}-build
+      -DCMAKE_PREFIX_PATH=${PREFIX} -DCMAKE_BUILD_TYPE=Release
+      "-DCMAKE_C_FLAGS=-Werror")
+  run(${_shim}_build ${CMAKE_COMMAND} --build ${WORK}/npu/${_shim}-build)
+endforeach()
+set(ENV{SLM_PLUGIN_PATH}
+    "${WORK}/npu/npu-rknn-build/libslm-backend-npu-rknn.so:${WORK}/npu/npu-qnn-build/libslm-backend-npu-qnn.so")
+run(probe_npu ${PREFIX}/bin/slm-probe)
+expect(probe_npu "${probe_npu_out}" "npu-rknn-build/libslm-backend-npu-rknn.so[^\n]*\n?[^\n]*SLM_PLUGIN_PATH")
+expect(probe_npu "${probe_npu_out}" "npu-qnn-build/libslm-backend-npu-qnn.so[^\n]*\n?[^\n]*SLM_PLUGIN_PATH")
+expect(probe_npu "${probe_npu_out}" "loaded +npu-rknn [^\n]*0 devices")
+expect(probe_npu "${probe_npu_out}" "0 devices: librknnrt.so: ")
+expect(probe_npu "${probe_npu_out}" "loaded +npu-qnn [^\n]*0 devices")
+expect(probe_npu "${probe_npu_out}" "0 devices: libQnnHtp.so: ")
+unset(ENV{SLM_PLUGIN_PATH})
+
 # ---- embedding: the program of docs/embedding.md, built as it says
 run(pc_flags pkg-config --cflags --libs slm)
 separate_arguments(_pc UNIX_COMMAND "${pc_flags_out}")
@@ -127,4 +151,4 @@ if(NOT EXISTS ${_dir}/libslm-backend-cpu.so)
   message(FATAL_ERROR "slm.pc: backenddir ${_dir} has no libslm-backend-cpu.so")
 endif()
 message(STATUS "install test: headers, template (cmake and make), slm-conform, "
-               "slm-probe, slm-run and stream.c all passed in ${PREFIX}")
+               "slm-probe, slm-run, the NPU shims and stream.c all passed in ${PREFIX}")
