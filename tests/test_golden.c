@@ -195,15 +195,20 @@ static bool of_first_backend(const char *dev, const char *selection)
     return strncmp(dev, selection, len) == 0 && dev[len] == ':';
 }
 
-/* Selection mode: a device of the first backend listed runs at least one
-** node of a prompt batch of n_tokens. */
-static void expect_first_runs_some(slm_model_t *m, const char *file, uint32_t n_tokens)
+/* Selection mode: whether a device of the first backend listed runs at
+** least one node of a prompt batch of n_tokens; if not, why, in `why`
+** (the caller frees what it holds before failing, so that the sanitizers'
+** leak check does not turn this expected failure into a crash). */
+static bool first_runs_some(slm_model_t *m, const char *file, uint32_t n_tokens, char *why,
+                            size_t why_len)
 {
     slm_placement_t p[8 * SLM_OP_COUNT];
     uint32_t n = 0, on_first = 0, total = 0;
-    if (slm_model_placement_batch(m, n_tokens, p, sizeof p / sizeof p[0], &n) != SLM_OK)
-        fail_msg("%s: placement of a %u-token batch on %s: %s", file, n_tokens,
+    if (slm_model_placement_batch(m, n_tokens, p, sizeof p / sizeof p[0], &n) != SLM_OK) {
+        snprintf(why, why_len, "%s: placement of a %u-token batch on %s: %s", file, n_tokens,
                  sel.backends, slm_last_error());
+        return false;
+    }
     char where[512] = "";
     size_t len = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -215,13 +220,17 @@ static void expect_first_runs_some(slm_model_t *m, const char *file, uint32_t n_
                                     i ? "," : "", p[i].device, slm_op_name(p[i].op),
                                     p[i].n_nodes);
     }
-    if (on_first == 0)
-        fail_msg("%s: SLM_GOLDEN_BACKENDS=%s, but no device of its first backend runs any "
-                 "of the %u nodes of the %u-token prompt batch (placement:%s); is the "
-                 "plugin loaded with a device, and does it take these nodes (its config: "
-                 "SLM_CONFIG)?", file, sel.backends, total, n_tokens, where);
+    if (on_first == 0) {
+        snprintf(why, why_len, "%s: SLM_GOLDEN_BACKENDS=%s, but no device of its first "
+                 "backend runs any of the %u nodes of the %u-token prompt batch "
+                 "(placement:%s); is the plugin loaded with a device, and does it take "
+                 "these nodes (its config: SLM_CONFIG)?", file, sel.backends, total,
+                 n_tokens, where);
+        return false;
+    }
     print_message("%s: %u of %u nodes of the %u-token prompt batch on %.*s\n", file, on_first,
                   total, n_tokens, (int)strcspn(sel.backends, ","), sel.backends);
+    return true;
 }
 
 /* A forced backend that is not a CPU must run the whole forward pass: no
@@ -338,8 +347,16 @@ static void run_golden_on(const golden_case_t *gc, const char *backend)
         assert_int_equal(n_tok, n_prompt);
         assert_memory_equal(tok, prompt_ids, n_prompt * sizeof *tok);
 
-        if (backend == sel.backends)
-            expect_first_runs_some(m, gc->file, n_prompt);
+        char why[1024];
+        if (backend == sel.backends && !first_runs_some(m, gc->file, n_prompt, why, sizeof why)) {
+            free(prompt_ids);
+            free(greedy);
+            slm_session_destroy(s);
+            slm_model_close(m);
+            slm_runtime_destroy(rt);
+            json_free(g);
+            fail_msg("%s", why);
+        }
         slm_session_reset(s);
         if (slm_session_eval(s, prompt_ids, n_prompt) != SLM_OK)
             fail_msg("%s on %s: eval: %s", gc->file, backend, slm_last_error());
