@@ -285,7 +285,13 @@ static void host_log(void *ctx, int level, const char *msg)
         level = SLM_LOG_ERROR;
     if (level > SLM_LOG_DEBUG)
         level = SLM_LOG_DEBUG;
-    slm__log(p->rt, level, "%s: %s", plugin_label(p), msg ? msg : "");
+    /* Plugins often name themselves already ("opencl: opened ..."). */
+    const char *label = plugin_label(p);
+    size_t n = strlen(label);
+    if (msg && strncmp(msg, label, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+        slm__log(p->rt, level, "%s", msg);
+    else
+        slm__log(p->rt, level, "%s: %s", label, msg ? msg : "");
 }
 
 static void host_set_error(void *ctx, const char *msg)
