@@ -165,6 +165,25 @@ static const char *stop_name(slm_stop_reason_t r)
     return "?";
 }
 
+/* The devices that run a forward pass of n_tokens, in rank order:
+** "cpu-avx512:0" or "npu-rknn:0, cpu-avx512:0"; "" when it cannot be
+** placed. (A device that failed to open is not among them.) */
+static void devices_of(slm_model_t *m, uint32_t n_tokens, char *buf, size_t len)
+{
+    slm_placement_t p[16 * SLM_OP_COUNT];
+    uint32_t n = 0;
+    size_t used = 0;
+    buf[0] = '\0';
+    if (slm_model_placement_batch(m, n_tokens, p, sizeof p / sizeof p[0], &n) != SLM_OK)
+        return;
+    for (uint32_t i = 0; i < n && used < len; i++) {
+        if (i > 0 && strcmp(p[i].device, p[i - 1].device) == 0)
+            continue;
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+                                 p[i].device);
+    }
+}
+
 static int fail(const char *what)
 {
     fprintf(stderr, "slm-run: %s: %s\n", what, slm_last_error());
@@ -217,7 +236,17 @@ int main(int argc, char **argv)
     }
     fputc('\n', stdout);
     const slm_model_info_t *mi = slm_model_info(model);
-    const slm_device_desc_t *dev = slm_runtime_device(rt, 0);
+    /* Where the steps ran, and where the prompt did when that differs (an
+    ** NPU that takes prompt batches only). */
+    char decode[256], prompt[256], where[600];
+    devices_of(model, 1, decode, sizeof decode);
+    devices_of(model, res.n_prompt > 1 ? res.n_prompt : 1, prompt, sizeof prompt);
+    if (!decode[0])
+        snprintf(decode, sizeof decode, "?");
+    if (prompt[0] && strcmp(prompt, decode) != 0)
+        snprintf(where, sizeof where, "%s (prompt: %s)", decode, prompt);
+    else
+        snprintf(where, sizeof where, "%s", decode);
     fprintf(stderr,
             "\nslm-run: %s (%s, %.2fM params) on %s\n"
             "  load            %8.1f ms\n"
@@ -226,7 +255,7 @@ int main(int argc, char **argv)
             "  generation      %8.1f ms  %5u tokens  %8.1f tokens/s\n"
             "  stopped by      %s\n",
             mi->name[0] ? mi->name : mi->path, mi->arch, mi->n_params / 1e6,
-            dev ? dev->id : "?", slm_model_load_ms(model), res.prompt_ms, res.n_prompt,
+            where, slm_model_load_ms(model), res.prompt_ms, res.n_prompt,
             res.prompt_tps, res.first_token_ms, res.generate_ms, res.n_generated,
             res.generate_tps, stop_name(res.stop));
 out:
