@@ -1,6 +1,7 @@
 /*
 ** avx512_kernels.c -- Q8_0 and Q4_0 weights against Q8_0-style activations
-** with 512-bit integer dot products.
+** with 512-bit integer dot products; Q4_K and Q6_K prompts come from
+** avx512_kquant.c, included at the end so that both builds have them.
 **
 ** Built twice: with -mavx512vnni (vpdpbusd) and without (vpmaddubsw +
 ** vpmaddwd), as avx512_kernels_novnni.c; the variant picks one at open.
@@ -613,6 +614,10 @@ typedef void (*TileFn)(const SimdMat *m, int64_t r, int c0);
 TILES(q8_0, false)
 TILES(q4_0, true)
 
+/* ---------------------------------------------------------- K-quants */
+
+#include "avx512_kquant.c"
+
 const SimdKernels KERNELS = {
 #if defined(__AVX512VNNI__)
     .name = "avx512 vnni",
@@ -623,6 +628,6 @@ const SimdKernels KERNELS = {
     .quantize_q8 = quantize_q8,
     .mat_q8_0 = mat_q8_0,
     .mat_q4_0 = mat_q4_0,
-    .mat_q4_K = simd_x86_mat_q4_K,
-    .mat_q6_K = simd_x86_mat_q6_K,
+    .mat_q4_K = mat_q4_K,
+    .mat_q6_K = mat_q6_K,
 };

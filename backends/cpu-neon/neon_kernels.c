@@ -297,17 +297,6 @@ QMAT(q4_0, true)
 ** unpacked once for all of them. */
 #define KCT 4
 
-/* The 6-bit scales and mins of a Q4_K super-block (graph.h's packing). */
-static inline void q4_K_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8])
-{
-    for (int j = 0; j < 4; j++) {
-        sc[j] = s[j] & 63;
-        mn[j] = s[j + 4] & 63;
-        sc[j + 4] = (uint8_t)((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
-        mn[j + 4] = (uint8_t)((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-    }
-}
-
 /*
 ** One Q4_K weight row against C columns. Per super-block: S = sum over
 ** sub-blocks of sc * (nibbles . quants), kept in int32 lanes (each lane
@@ -329,7 +318,7 @@ INLINE void q4_K_tile(const SimdMat *m, int64_t r, int c0, const int C)
     for (int64_t b = 0; b < m->K / SLM_QK_K; b++, w += sizeof(slm_block_q4_K)) {
         float d = f16_at(w), dmin = f16_at(w + 2);
         uint8_t sc[8], mn[8];
-        q4_K_scales(w + 4, sc, mn);
+        simd_q4_K_scales(w + 4, sc, mn);
         int32x4_t isum[KCT];
         for (int j = 0; j < C; j++)
             isum[j] = zero;

@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "slm/backend.h"
 #include "slm/graph.h"
@@ -278,6 +279,25 @@ void simd_mul_mat_id(SimdCtx *c, const slm_node_t *node, int phase,
 static inline size_t simd_align64(size_t n)
 {
     return (n + 63) & ~(size_t)63;
+}
+
+/* The 6-bit scales and mins of a Q4_K super-block (graph.h's packing),
+** four at a time in 32-bit words: bytes 0-3 hold sc[0..3] and m[0..3] in
+** their low 6 bits, bytes 4-7 the low 4 bits of sc[4..7] and m[4..7]
+** (nibbles of bytes 8-11) with the top 2 bits from bits 6-7 of bytes 0-7. */
+static inline void simd_q4_K_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8])
+{
+    uint32_t a, b, c;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + 4, 4);
+    memcpy(&c, s + 8, 4);
+    uint32_t sc_lo = a & 0x3F3F3F3Fu, mn_lo = b & 0x3F3F3F3Fu;
+    uint32_t sc_hi = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
+    uint32_t mn_hi = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
+    memcpy(sc, &sc_lo, 4);
+    memcpy(sc + 4, &sc_hi, 4);
+    memcpy(mn, &mn_lo, 4);
+    memcpy(mn + 4, &mn_hi, 4);
 }
 
 #endif /* SLM_SIMD_INTERNAL_H */

@@ -2,8 +2,9 @@
 ** simd_kquant_x86.c -- Q4_K and Q6_K weights against Q8_K activations with
 ** x86 integer dot products, shared by cpu-avx2 and cpu-avx512: each
 ** compiles it with its own -m flags (simd_vec.h's VL tells which) and lists
-** the two kernels in its SimdKernels. cpu-neon has its own
-** (cpu-neon/neon_kernels.c).
+** the two kernels in its SimdKernels. cpu-avx512 lists its own prompt
+** tiles (cpu-avx512/avx512_kquant.c), which call these for one column.
+** cpu-neon has its own (cpu-neon/neon_kernels.c).
 */
 #include <string.h>
 
@@ -43,25 +44,6 @@ static inline float hsum8(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-/* The 6-bit scales and mins of a Q4_K super-block (graph.h's packing),
-** four at a time in 32-bit words: bytes 0-3 hold sc[0..3] and m[0..3] in
-** their low 6 bits, bytes 4-7 the low 4 bits of sc[4..7] and m[4..7]
-** (nibbles of bytes 8-11) with the top 2 bits from bits 6-7 of bytes 0-7. */
-static inline void q4_K_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8])
-{
-    uint32_t a, b, c;
-    memcpy(&a, s, 4);
-    memcpy(&b, s + 4, 4);
-    memcpy(&c, s + 8, 4);
-    uint32_t sc_lo = a & 0x3F3F3F3Fu, mn_lo = b & 0x3F3F3F3Fu;
-    uint32_t sc_hi = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
-    uint32_t mn_hi = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
-    memcpy(sc, &sc_lo, 4);
-    memcpy(sc + 4, &sc_hi, 4);
-    memcpy(mn, &mn_lo, 4);
-    memcpy(mn + 4, &mn_hi, 4);
-}
-
 SIMD_INLINE void q4_K_tile(const SimdMat *m, int64_t r, int c0, const int C)
 {
     const uint8_t *w = (const uint8_t *)m->w + (size_t)r * m->w_stride;
@@ -75,7 +57,7 @@ SIMD_INLINE void q4_K_tile(const SimdMat *m, int64_t r, int c0, const int C)
     for (int64_t b = 0; b < m->K / SLM_QK_K; b++, w += sizeof(slm_block_q4_K)) {
         float d = f16_at(w), dmin = f16_at(w + 2);
         uint8_t sc[8], mn[8];
-        q4_K_scales(w + 4, sc, mn);
+        simd_q4_K_scales(w + 4, sc, mn);
         __m256i sum[KCT];
         for (int j = 0; j < C; j++)
             sum[j] = _mm256_setzero_si256();
@@ -245,7 +227,7 @@ static float q4_K_row(const uint8_t *w, const BlockQ8K *x, int64_t nsb)
         for (int o = 0; o < 192; o += 64)
             _mm_prefetch((const char *)w + PREFETCH_K + o, _MM_HINT_T0);
         uint8_t sc[8], mn[8];
-        q4_K_scales(w + 4, sc, mn);
+        simd_q4_K_scales(w + 4, sc, mn);
         __m512i sc16 = _mm512_castsi128_si512(
             _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
         const int8_t *xq = x[b].qs;
