@@ -429,6 +429,9 @@ static void mat_q4_0(const SimdMat *m, int64_t r0, int64_t r1)
     }
 }
 
+/* ---------------------------------------------------------- K-quants */
+
+#include "avx2_kquant.c"
 
 const SimdKernels simd_avx2_kernels = {
     .name = "avx2",
@@ -436,6 +439,6 @@ const SimdKernels simd_avx2_kernels = {
     .quantize_q8 = quantize_q8,
     .mat_q8_0 = mat_q8_0,
     .mat_q4_0 = mat_q4_0,
-    .mat_q4_K = simd_x86_mat_q4_K,
-    .mat_q6_K = simd_x86_mat_q6_K,
+    .mat_q4_K = mat_q4_K,
+    .mat_q6_K = mat_q6_K,
 };

@@ -146,8 +146,8 @@ typedef struct SimdKernels {
     SimdMatFn mat_q6_K;
 } SimdKernels;
 
-/* simd_kquant_x86.c: the Q4_K and Q6_K kernels both x86 variants list in
-** their SimdKernels. */
+/* simd_kquant_x86.c: Q4_K and Q6_K kernels for any number of columns; both
+** x86 variants call them for one column (decode) from their own. */
 void simd_x86_mat_q4_K(const SimdMat *m, int64_t r0, int64_t r1);
 void simd_x86_mat_q6_K(const SimdMat *m, int64_t r0, int64_t r1);
 

@@ -1,9 +1,9 @@
 /*
 ** simd_kquant_x86.c -- Q4_K and Q6_K weights against Q8_K activations with
 ** x86 integer dot products, shared by cpu-avx2 and cpu-avx512: each
-** compiles it with its own -m flags (simd_vec.h's VL tells which) and lists
-** the two kernels in its SimdKernels. cpu-avx512 lists its own prompt
-** tiles (cpu-avx512/avx512_kquant.c), which call these for one column.
+** compiles it with its own -m flags (simd_vec.h's VL tells which). Both
+** list their own prompt tiles in their SimdKernels (cpu-avx2/avx2_kquant.c,
+** cpu-avx512/avx512_kquant.c), which call these for one column (decode).
 ** cpu-neon has its own (cpu-neon/neon_kernels.c).
 */
 #include <string.h>
@@ -28,8 +28,9 @@ static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 typedef void (*TileFn)(const SimdMat *m, int64_t r, int c0);
 
 /*
-** 256-bit kernels, one weight row against up to KCT columns, for both
-** variants: K-quants matter for accuracy here more than for speed. Quants
+** 256-bit kernels, one weight row against up to KCT columns; what reaches
+** them is cpu-avx2's decode (one column), since both variants take prompts
+** in their own tiles and cpu-avx512 decodes at 512 bits (below). Quants
 ** are unsigned (maddubs: u8 x s8 -> pairs of s16, which cannot saturate
 ** for 4- or 6-bit quants), scales are applied with madd as 16-bit factors,
 ** and a super-block's integer sum becomes float once.
@@ -274,7 +275,7 @@ static bool decode_q4_K(const SimdMat *m, int64_t r0, int64_t r1)
                     (const BlockQ8K *)m->x[0], m->K / SLM_QK_K));
     return true;
 }
-#else /* AVX2: the tiles serve one column too */
+#else /* AVX2: the 256-bit tiles serve one column */
 static bool decode_q4_K(const SimdMat *m, int64_t r0, int64_t r1)
 {
     (void)m, (void)r0, (void)r1;
