@@ -28,7 +28,9 @@
 ** again as its classifier. The KV cache is left out, as it is small at short
 ** contexts. The bandwidth is measured here: a sum over a buffer much larger
 ** than the caches (1 GiB by default), best of several passes, in each run's
-** process right after it and with its thread count.
+** process right after it and with its thread count. Runs whose first device
+** is a discrete GPU have no roofline ("-", null): its memory is not the
+** host's.
 */
 #define _POSIX_C_SOURCE 200809L
 
@@ -1134,9 +1136,13 @@ static void run_one(const bench_args_t *a, const char *backend, uint32_t threads
         return;
     }
     const slm_device_desc_t *dev = slm_runtime_device(rt, 0);
+    /* The roofline is the host's memory bandwidth: a discrete GPU reads
+    ** its weights from memory of its own, where it says nothing. */
+    bool host_roofline = true;
     if (dev) {
         snprintf(res->device, sizeof res->device, "%s", dev->id);
         snprintf(res->device_name, sizeof res->device_name, "%s", dev->info->name);
+        host_roofline = dev->info->kind != SLM_DEVICE_GPU;
     }
 
     double t0 = now_ms();
@@ -1253,7 +1259,7 @@ static void run_one(const bench_args_t *a, const char *backend, uint32_t threads
     ** different memory paths, changes from minute to minute: measured here,
     ** right after the run and with its thread count, the roofline describes
     ** the conditions the run had. After the RSS, which it would swell. */
-    if (a->bw_mib && n) {
+    if (a->bw_mib && n && host_roofline) {
         const char *kernel;
         res->bw_gbps = measure_bandwidth((size_t)a->bw_mib << 20, threads, pick_sum(&kernel));
     }
