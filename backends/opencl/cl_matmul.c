@@ -26,6 +26,8 @@
 
 #include "cl_internal.h"
 
+#include "../gpu/gpu_matmul_check.h"
+
 /* ------------------------------------------------------------ geometry */
 
 #define MM_NC 4u       /* columns per work-item of mul_mat_*_mat (mul_mat.cl) */
@@ -85,37 +87,6 @@ uint64_t cl_matmul_dtype_mask(void)
 
 /* ------------------------------------------------------------ checks */
 
-/* The kernels address bytes in 32 bits (cl_args), load F32/F16/BF16/I32
-** elements aligned to their size, and read block types bytewise but with
-** their blocks packed along the row. True when t can be read that way: a
-** known dtype, whole blocks, sizes and strides that fit 32 bits, strides
-** of the element's alignment, and every byte within 2^32 of the first. */
-static bool tensor_ok(const slm_tensor_t *t)
-{
-    int64_t be = slm_dtype_block_elems(t->dtype);
-    size_t unit = slm_dtype_block_bytes(t->dtype);
-    if (be == 0 || t->ne[0] % be != 0 || (be > 1 && t->nb[0] != unit))
-        return false;
-    size_t align = be > 1 ? 1 : unit;
-    uint64_t end = unit;
-    for (int i = 0; i < SLM_MAX_DIMS; i++) {
-        if (t->ne[i] < 1 || t->ne[i] > UINT32_MAX || t->nb[i] > UINT32_MAX ||
-            t->nb[i] % align != 0)
-            return false;
-        int64_t n = i == 0 ? t->ne[0] / be : t->ne[i];
-        end += (uint64_t)(n - 1) * t->nb[i];
-        if (end > UINT32_MAX)
-            return false;
-    }
-    return true;
-}
-
-static bool has_shape(const slm_tensor_t *t, int64_t n0, int64_t n1,
-                      int64_t n2, int64_t n3)
-{
-    return t->ne[0] == n0 && t->ne[1] == n1 && t->ne[2] == n2 && t->ne[3] == n3;
-}
-
 static uint64_t round_up(uint64_t n, uint64_t m)
 {
     return (n + m - 1) / m * m;
@@ -173,34 +144,11 @@ static bool plan_mat(const cl_dev *d, const slm_node_t *node, MatPlan *p)
     return p->dot_gws[0] <= UINT32_MAX && p->dot_gws[2] <= UINT32_MAX;
 }
 
-static bool mul_mat_ok(const cl_dev *d, const slm_node_t *node)
+/* MUL_MAT and MUL_MAT_ID: the shared rules, then a plan that fits. */
+static bool mat_ok(const cl_dev *d, const slm_node_t *node)
 {
-    const slm_tensor_t *w = node->src[0], *x = node->src[1], *dst = node->dst;
     MatPlan plan;
-    if (!w || !x || node->src[2] || node->src[3] || !tensor_ok(w) ||
-        !tensor_ok(x) || !tensor_ok(dst) || x->dtype != SLM_DTYPE_F32 ||
-        dst->dtype != SLM_DTYPE_F32 || x->ne[0] != w->ne[0] ||
-        x->ne[2] % w->ne[2] != 0 || x->ne[3] % w->ne[3] != 0 ||
-        !has_shape(dst, w->ne[1], x->ne[1], x->ne[2], x->ne[3]))
-        return false;
-    return plan_mat(d, node, &plan);
-}
-
-static bool mul_mat_id_ok(const cl_dev *d, const slm_node_t *node)
-{
-    const slm_tensor_t *w = node->src[0], *x = node->src[1];
-    const slm_tensor_t *ids = node->src[2], *dst = node->dst;
-    MatPlan plan;
-    if (!w || !x || !ids || node->src[3] || !tensor_ok(w) || !tensor_ok(x) ||
-        !tensor_ok(ids) || !tensor_ok(dst) || w->ne[3] != 1 ||
-        ids->dtype != SLM_DTYPE_I32 || ids->ne[2] != 1 || ids->ne[3] != 1 ||
-        x->dtype != SLM_DTYPE_F32 || x->ne[0] != w->ne[0] ||
-        x->ne[2] != ids->ne[1] || x->ne[3] != 1 ||
-        (x->ne[1] != 1 && x->ne[1] != ids->ne[0]) ||
-        dst->dtype != SLM_DTYPE_F32 ||
-        !has_shape(dst, w->ne[1], ids->ne[0], ids->ne[1], 1))
-        return false;
-    return plan_mat(d, node, &plan);
+    return gpu_matmul_shape_ok(node) && plan_mat(d, node, &plan);
 }
 
 /* GET_ROWS: units (blocks, or PLAIN_CHUNK elements) per row. */
@@ -213,16 +161,9 @@ static uint32_t rows_units(const slm_tensor_t *table)
 
 static bool get_rows_ok(const slm_node_t *node)
 {
-    const slm_tensor_t *table = node->src[0], *ids = node->src[1];
-    const slm_tensor_t *dst = node->dst;
-    if (!table || !ids || node->src[2] || node->src[3] || !tensor_ok(table) ||
-        !tensor_ok(ids) || !tensor_ok(dst) || !weight_kind(table->dtype) ||
-        ids->dtype != SLM_DTYPE_I32 || ids->ne[1] != table->ne[2] ||
-        ids->ne[2] != table->ne[3] || ids->ne[3] != 1 ||
-        dst->dtype != SLM_DTYPE_F32 ||
-        !has_shape(dst, table->ne[0], ids->ne[0], table->ne[2], table->ne[3]))
-        return false;
-    return (uint64_t)table->ne[2] * (uint64_t)table->ne[3] <= UINT32_MAX;
+    const slm_tensor_t *table = node->src[0];
+    return gpu_matmul_shape_ok(node) && weight_kind(table->dtype) &&
+           (uint64_t)table->ne[2] * (uint64_t)table->ne[3] <= UINT32_MAX;
 }
 
 bool cl_matmul_supports(const cl_dev *d, const slm_node_t *node)
@@ -230,8 +171,8 @@ bool cl_matmul_supports(const cl_dev *d, const slm_node_t *node)
     if (!node || !node->dst)
         return false;
     switch (node->op) {
-    case SLM_OP_MUL_MAT: return mul_mat_ok(d, node);
-    case SLM_OP_MUL_MAT_ID: return mul_mat_id_ok(d, node);
+    case SLM_OP_MUL_MAT:
+    case SLM_OP_MUL_MAT_ID: return mat_ok(d, node);
     case SLM_OP_GET_ROWS: return get_rows_ok(node);
     default: return false;
     }

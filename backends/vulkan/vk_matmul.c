@@ -25,6 +25,8 @@
 
 #include "vk_internal.h"
 
+#include "../gpu/gpu_matmul_check.h"
+
 /* ------------------------------------------------------------ geometry */
 
 /* The tiles of the mul_mat variants; shaders/matmul.list passes the same
@@ -87,39 +89,6 @@ uint64_t vk_matmul_dtype_mask(void)
 }
 
 /* ------------------------------------------------------------ checks */
-
-/* The shaders address bytes in 32 bits and load F32/I32 (F16/BF16) through
-** aligned words (halves); block types go through unaligned loads but need
-** their blocks packed along the row. True when t can be read that way: a
-** known dtype, whole blocks, strides of its alignment, and every byte of
-** it within 2^32 of its first. */
-static bool tensor_ok(const slm_tensor_t *t)
-{
-    int64_t be = slm_dtype_block_elems(t->dtype);
-    size_t unit = slm_dtype_block_bytes(t->dtype);
-    if (be == 0)
-        return false;
-    size_t align = be > 1 ? 1 : unit;
-    if (be > 1 && t->nb[0] != unit)
-        return false;
-    uint64_t end = unit;
-    for (int i = 0; i < SLM_MAX_DIMS; i++) {
-        if (t->ne[i] < 1 || t->ne[i] > UINT32_MAX || t->nb[i] % align != 0 ||
-            t->nb[i] > UINT32_MAX)
-            return false;
-        int64_t n = i == 0 ? t->ne[0] / be : t->ne[i];
-        end += (uint64_t)(n - 1) * t->nb[i];
-        if (end > UINT32_MAX)
-            return false;
-    }
-    return t->ne[0] % be == 0;
-}
-
-static bool has_shape(const slm_tensor_t *t, int64_t n0, int64_t n1,
-                      int64_t n2, int64_t n3)
-{
-    return t->ne[0] == n0 && t->ne[1] == n1 && t->ne[2] == n2 && t->ne[3] == n3;
-}
 
 /* Fold `total` workgroups into g[0..2] within the device's limits, keeping
 ** the linear index the shaders rebuild within 32 bits. */
@@ -194,34 +163,11 @@ static bool plan_mat(const vk_caps *caps, const slm_node_t *node, MatPlan *p)
     return fold_grid(caps, p->dot_wgs, p->dot_grid);
 }
 
-static bool mul_mat_ok(const vk_caps *caps, const slm_node_t *node)
+/* MUL_MAT and MUL_MAT_ID: the shared rules, then a plan that fits. */
+static bool mat_ok(const vk_caps *caps, const slm_node_t *node)
 {
-    const slm_tensor_t *w = node->src[0], *x = node->src[1], *dst = node->dst;
     MatPlan plan;
-    if (!w || !x || node->src[2] || !tensor_ok(w) || !tensor_ok(x) ||
-        !tensor_ok(dst) || x->dtype != SLM_DTYPE_F32 ||
-        dst->dtype != SLM_DTYPE_F32 || x->ne[0] != w->ne[0] ||
-        x->ne[2] % w->ne[2] != 0 || x->ne[3] % w->ne[3] != 0 ||
-        !has_shape(dst, w->ne[1], x->ne[1], x->ne[2], x->ne[3]))
-        return false;
-    return plan_mat(caps, node, &plan);
-}
-
-static bool mul_mat_id_ok(const vk_caps *caps, const slm_node_t *node)
-{
-    const slm_tensor_t *w = node->src[0], *x = node->src[1];
-    const slm_tensor_t *ids = node->src[2], *dst = node->dst;
-    MatPlan plan;
-    if (!w || !x || !ids || node->src[3] || !tensor_ok(w) || !tensor_ok(x) ||
-        !tensor_ok(ids) || !tensor_ok(dst) || w->ne[3] != 1 ||
-        ids->dtype != SLM_DTYPE_I32 || ids->ne[2] != 1 || ids->ne[3] != 1 ||
-        x->dtype != SLM_DTYPE_F32 || x->ne[0] != w->ne[0] ||
-        x->ne[2] != ids->ne[1] || x->ne[3] != 1 ||
-        (x->ne[1] != 1 && x->ne[1] != ids->ne[0]) ||
-        dst->dtype != SLM_DTYPE_F32 ||
-        !has_shape(dst, w->ne[1], ids->ne[0], ids->ne[1], 1))
-        return false;
-    return plan_mat(caps, node, &plan);
+    return gpu_matmul_shape_ok(node) && plan_mat(caps, node, &plan);
 }
 
 /* GET_ROWS work: units (blocks, or elements) per row, and the grid. */
@@ -240,17 +186,9 @@ static bool plan_rows(const vk_caps *caps, const slm_node_t *node,
 
 static bool get_rows_ok(const vk_caps *caps, const slm_node_t *node)
 {
-    const slm_tensor_t *table = node->src[0], *ids = node->src[1];
-    const slm_tensor_t *dst = node->dst;
     uint32_t units, total, grid[3];
-    if (!table || !ids || node->src[2] || !tensor_ok(table) ||
-        !tensor_ok(ids) || !tensor_ok(dst) || !weight_kind(table->dtype) ||
-        ids->dtype != SLM_DTYPE_I32 || ids->ne[1] != table->ne[2] ||
-        ids->ne[2] != table->ne[3] || ids->ne[3] != 1 ||
-        dst->dtype != SLM_DTYPE_F32 ||
-        !has_shape(dst, table->ne[0], ids->ne[0], table->ne[2], table->ne[3]))
-        return false;
-    return plan_rows(caps, node, &units, &total, grid);
+    return gpu_matmul_shape_ok(node) && weight_kind(node->src[0]->dtype) &&
+           plan_rows(caps, node, &units, &total, grid);
 }
 
 bool vk_matmul_supports(const vk_device *d, const slm_node_t *node)
@@ -259,8 +197,8 @@ bool vk_matmul_supports(const vk_device *d, const slm_node_t *node)
     if (!node || !node->dst)
         return false;
     switch (node->op) {
-    case SLM_OP_MUL_MAT: return mul_mat_ok(caps, node);
-    case SLM_OP_MUL_MAT_ID: return mul_mat_id_ok(caps, node);
+    case SLM_OP_MUL_MAT:
+    case SLM_OP_MUL_MAT_ID: return mat_ok(caps, node);
     case SLM_OP_GET_ROWS: return get_rows_ok(caps, node);
     default: return false;
     }
