@@ -83,3 +83,14 @@ bool gpu_matmul_shape_ok(const slm_node_t *node)
     default: return false;
     }
 }
+
+const slm_tensor_t *gpu_matmul_misaligned(const slm_node_t *node)
+{
+    for (int s = -1; s < SLM_MAX_SRC; s++) {
+        const slm_tensor_t *t = s < 0 ? node->dst : node->src[s];
+        if (t && !slm_dtype_is_quantized(t->dtype) &&
+            t->offset % slm_dtype_block_bytes(t->dtype) != 0)
+            return t;
+    }
+    return NULL;
+}

@@ -25,4 +25,9 @@ bool gpu_tensor_addressable(const slm_tensor_t *t);
 ** False for any other op. The weight's dtype is the caller's to check. */
 bool gpu_matmul_shape_ok(const slm_node_t *node);
 
+/* Byte offsets are only known when the node runs: the first tensor (dst,
+** then the sources) of a plain dtype whose offset is not a multiple of its
+** element size, which the aligned loads need; NULL when there is none. */
+const slm_tensor_t *gpu_matmul_misaligned(const slm_node_t *node);
+
 #endif /* SLM_GPU_MATMUL_CHECK_H */

@@ -206,22 +206,14 @@ bool vk_matmul_supports(const vk_device *d, const slm_node_t *node)
 
 /* ------------------------------------------------------------ record */
 
-/* Byte offsets are only known now: the aligned loads need them aligned as
-** the strides (which supports checked). */
 static slm_status_t check_offsets(const slm_node_t *node)
 {
-    for (int s = -1; s < SLM_MAX_SRC; s++) {
-        const slm_tensor_t *t = s < 0 ? node->dst : node->src[s];
-        if (!t || slm_dtype_is_quantized(t->dtype))
-            continue;
-        size_t align = slm_dtype_block_bytes(t->dtype);
-        if (t->offset % align != 0)
-            return vk_error(SLM_ERR_UNSUPPORTED,
-                            "%s: tensor '%s' at byte offset %zu is not "
-                            "aligned to its %zu-byte elements",
-                            slm_op_name(node->op), t->name, t->offset, align);
-    }
-    return SLM_OK;
+    const slm_tensor_t *t = gpu_matmul_misaligned(node);
+    if (!t)
+        return SLM_OK;
+    return vk_error(SLM_ERR_UNSUPPORTED, "%s: tensor '%s' at byte offset %zu is not aligned "
+                    "to its %zu-byte elements", slm_op_name(node->op), t->name, t->offset,
+                    slm_dtype_block_bytes(t->dtype));
 }
 
 static slm_status_t record_mat(vk_device *d, const slm_node_t *node)
